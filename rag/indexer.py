@@ -1,0 +1,233 @@
+"""Incremental indexing: only new or changed files are read, chunked and embedded."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag import store
+from rag.bm25 import BM25Channel
+from rag.chunking import ChunkSettings, chunk_document
+from rag.errors import InputError
+from rag.ingest import SUPPORTED, discover, doc_id_for, file_hash, load_document
+from rag.protocols import Embedder
+from rag.types import Chunk, Document
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class IndexReport:
+    """What an indexing run did; printed by the CLI and shown by the page."""
+
+    documents: int = 0
+    chunks: int = 0
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded_chunks: int = 0
+    embedded_sentences: int = 0
+    embedded_tokens: int = 0
+    embed_seconds: float = 0.0
+    seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def embed_text(doc: Document, text: str) -> str:
+    """What the embedder and BM25 see for a chunk or sentence: the title gives context."""
+    return f"{doc.title}\n{text}" if doc.title and not text.startswith(doc.title) else text
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _tqdm_progress(total: int, desc: str):  # noqa: ANN202 - tqdm type
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="text", file=sys.stderr, disable=None, leave=False)
+
+
+def embed_missing(
+    embedder: Embedder,
+    texts: Sequence[str],
+    keys: Sequence[str],
+    known: dict[str, np.ndarray],
+    report: IndexReport,
+    progress: Progress | None,
+    label: str,
+    batch: int = 64,
+) -> np.ndarray:
+    """Vectors for `texts`, reusing `known` by content key and embedding the rest."""
+    todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+    bar = _tqdm_progress(len(todo), label) if todo and progress is None else None
+    started = time.perf_counter()
+    for i in range(0, len(todo), batch):
+        part = todo[i : i + batch]
+        vectors = embedder.embed_passages([t for _, t in part])
+        for (key, _), vec in zip(part, vectors, strict=True):
+            known[key] = vec
+        if bar is not None:
+            bar.update(len(part))
+        if progress is not None:
+            progress(min(1.0, (i + len(part)) / len(todo)), f"{label} {i + len(part)}/{len(todo)}")
+    if bar is not None:
+        bar.close()
+    report.embed_seconds += time.perf_counter() - started
+    dim = embedder.dim
+    if not keys:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.stack([known[k] for k in keys]).astype(np.float32)
+
+
+def _scan(paths: Iterable[Path], report: IndexReport) -> list[Path]:
+    files = []
+    for path in discover(paths):
+        if path.suffix.lower() in SUPPORTED:
+            files.append(path)
+        else:
+            report.skipped.append(f"{path}: unsupported file type {path.suffix or '(none)'}")
+    return files
+
+
+def index_paths(
+    paths: Sequence[Path],
+    index_dir: Path,
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> IndexReport:
+    """Make the index at `index_dir` mirror the supported files under `paths`."""
+    started = time.perf_counter()
+    report = IndexReport()
+    files = _scan(paths, report)
+    if not files:
+        raise InputError(f"no supported documents ({', '.join(sorted(SUPPORTED))}) in {', '.join(map(str, paths))}")
+
+    old = None
+    if store.exists(index_dir) and not rebuild:
+        manifest = store.load_manifest(index_dir)
+        store.check_compatible(manifest, embedder.name, embedder.fingerprint(), index_dir)
+        if manifest.chunking != asdict(chunking):
+            rebuild = True  # different chunk sizes: every chunk changes
+        else:
+            old = store.load(index_dir)
+
+    old_docs = old.docs if old else {}
+    docs: dict[str, Document] = {}
+    fresh: list[Document] = []
+    for path in files:
+        doc_id = doc_id_for(path)
+        previous = old_docs.get(doc_id)
+        if previous is not None and previous.content_hash == file_hash(path):
+            docs[doc_id] = previous
+            report.unchanged += 1
+            continue
+        try:
+            doc = load_document(path)
+        except InputError as exc:
+            report.skipped.append(str(exc))
+            continue
+        docs[doc.doc_id] = doc
+        fresh.append(doc)
+        if previous is None:
+            report.new += 1
+        else:
+            report.changed += 1
+    report.removed = len(set(old_docs) - set(docs))
+    report.documents = len(docs)
+    if not docs:
+        raise InputError("none of the documents could be read: " + "; ".join(report.skipped))
+
+    if old is not None and not fresh and not report.removed:
+        report.chunks = len(old.chunks)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # Chunks of unchanged documents are kept; fresh documents are chunked anew.
+    fresh_ids = {d.doc_id for d in fresh}
+    chunks: list[Chunk] = []
+    if old is not None:
+        chunks = [c for c in old.chunks if c.doc_id in docs and c.doc_id not in fresh_ids]
+    for doc in fresh:
+        chunks.extend(chunk_document(doc, embedder.count_tokens, chunking))
+    chunks.sort(key=lambda c: (c.doc_id, c.ordinal))
+    report.chunks = len(chunks)
+
+    chunk_texts = [embed_text(docs[c.doc_id], c.text) for c in chunks]
+    chunk_keys = [text_key(t) for t in chunk_texts]
+    sent_texts: list[str] = []
+    sent_keys: list[str] = []
+    sentence_rows: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for chunk in chunks:
+        doc = docs[chunk.doc_id]
+        rows = []
+        for s, e in chunk.sentences:
+            text = embed_text(doc, doc.text[s:e])
+            key = text_key(text)
+            if key not in seen:
+                seen[key] = len(sent_keys)
+                sent_keys.append(key)
+                sent_texts.append(text)
+            rows.append(seen[key])
+        sentence_rows.append(rows)
+
+    known: dict[str, np.ndarray] = {}
+    if old is not None:
+        known.update(zip(old.chunk_keys, old.vectors, strict=True))
+        known.update(zip(old.sentence_keys, old.sentence_vectors, strict=True))
+    before = len(known)
+    vectors = embed_missing(embedder, chunk_texts, chunk_keys, known, report, progress, "chunks")
+    report.embedded_chunks = len(known) - before
+    before = len(known)
+    sentence_vectors = embed_missing(
+        embedder, sent_texts, sent_keys, known, report, progress, "sentences"
+    )
+    report.embedded_sentences = len(known) - before
+    new_keys = set(chunk_keys) | set(sent_keys)
+    if old is not None:
+        new_keys -= set(old.chunk_keys) | set(old.sentence_keys)
+    report.embedded_tokens = sum(
+        embedder.count_tokens(t)
+        for t, k in zip(chunk_texts + sent_texts, chunk_keys + sent_keys, strict=True)
+        if k in new_keys
+    )
+
+    ann, kind = store.build_ann(vectors)
+    data = store.IndexData(
+        manifest=store.Manifest(
+            embedder=embedder.name,
+            fingerprint=embedder.fingerprint(),
+            dim=embedder.dim,
+            chunking=asdict(chunking),
+            ann=kind,
+            documents=len(docs),
+            chunks=len(chunks),
+            sentences=len(sent_keys),
+            versions=store.package_versions(),
+        ),
+        docs=docs,
+        chunks=chunks,
+        chunk_keys=chunk_keys,
+        vectors=vectors,
+        sentence_keys=sent_keys,
+        sentence_vectors=sentence_vectors,
+        sentence_rows=sentence_rows,
+        bm25=BM25Channel.build(chunk_texts, [docs[c.doc_id].lang for c in chunks]),
+        ann=ann,
+    )
+    store.save(data, index_dir)
+    report.seconds = time.perf_counter() - started
+    return report
