@@ -58,15 +58,18 @@ def main() -> None:
     def group(ql: str, pl: str) -> list[dict]:
         return [q for q in questions if q["lang"] == ql and q["passage_lang"] == pl]
 
-    kk_rows = [(n, True) for n in ("none", "prefix4", "prefix5", "prefix6", "suffix", "kazstem")]
-    kk_rows += [("suffix", False), ("prefix5", False)]
+    kk_names = ("none", "prefix4", "prefix5", "prefix6", "suffix", "suffix+prefix5", "kazstem")
+    kk_rows = [(n, True) for n in kk_names]
+    kk_rows += [(bm25.DEFAULT_KK_STEMMER, False), ("prefix5", False)]
     runs: list[tuple[str, str, list[tuple[str, bool]]]] = [
         ("kk", "kk", kk_rows),
         ("ru", "ru", [("none", True), ("snowball", True), ("snowball", False)]),
         ("en", "en", [("none", True), ("snowball", True), ("snowball", False)]),
         ("en", "ru", [("none", True), ("snowball", True)]),
     ]
-    print(f"{'queries→pool':<13} {'stemmer':<22} {'n':>4} {'hit@1':>6} {'hit@5':>6} {'MRR@10':>7} {'sec':>5}")
+    print(
+        f"{'queries→pool':<13} {'stemmer':<34} {'n':>4} {'hit@1':>6} {'hit@5':>6} {'MRR@10':>7} {'sec':>5}"
+    )
     for ql, pl, rows in runs:
         qs = group(ql, pl)
         for name, stop in rows:
@@ -79,10 +82,15 @@ def main() -> None:
                 h1, h5, mrr = evaluate(pools[pl], qs, stemmers, stop)
             except Exception as exc:  # kazstem without its FST bundle, for instance
                 msg = str(exc).splitlines()[0][:70]
-                print(f"{ql + '→' + pl:<13} {label:<22} {len(qs):>4}  unavailable: {type(exc).__name__}: {msg}")
+                print(
+                    f"{ql + '→' + pl:<13} {label:<34} {len(qs):>4}  unavailable: {type(exc).__name__}: {msg}"
+                )
                 continue
             dt = time.perf_counter() - t0
-            print(f"{ql + '→' + pl:<13} {label:<22} {len(qs):>4} {h1:6.3f} {h5:6.3f} {mrr:7.3f} {dt:5.1f}")
+            print(
+                f"{ql + '→' + pl:<13} {label:<34} {len(qs):>4} {h1:6.3f} {h5:6.3f} {mrr:7.3f} {dt:5.1f}"
+            )
+
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import bm25s
@@ -27,68 +27,97 @@ _LAT_RE = re.compile(r"[a-z]")
 _HOMOGLYPHS = str.maketrans("aceiopxyk", "асеіорхук")
 _ROMAN_RE = re.compile(r"[ivxlcdmхі]+")
 _ROMAN_TO_LATIN = str.maketrans("хі", "xi")
+# soft hyphen, zero-width characters, and stress accents left over after NFC
+_INVISIBLE_RE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff\u0300\u0301]")
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Short, hand-written; question words included (they carry no topic).
 STOPWORDS: dict[str, frozenset[str]] = {
-    "en": frozenset(
+    "en": _words(
         "a an the and or but of to in on at by for from with as into about is are was were "
         "be been being it its this that these those there what which who whom whose how when "
-        "where why do does did has have had not no than then so such s t".split()
+        "where why do does did has have had not no than then so such s t"
     ),
-    "ru": frozenset(
+    "ru": _words(
         "и в во не что на с со как а то все но да к у же за бы по из о об от до при для "
-        "или ли если уже ни он она оно они его ее её их это этот эта эти тот та те был была "
-        "было были быть есть же который которая которые которых каком какой какая какие "
-        "кто где когда сколько чем чего там так также тоже".split()
+        "или ли если уже ни он она оно они его ее их это этот эта эти тот та те был была "
+        "было были быть есть который которая которые которых каком какой какая какие "
+        "кто где когда сколько чем чего там так также тоже"
     ),
-    "kk": frozenset(
+    # also bare case endings split off by a hyphen: "АТФ-ның", "2-ден"
+    "kk": _words(
         "және мен бен пен да де та те ма ме ба бе па пе ал бірақ немесе не ол бұл осы сол "
         "ғана тек үшін деп деген дегеніміз дегеніңіз еді екен қандай қанша қай қайда қайсы "
         "кім кімдер қашан қалай неге неше нені нелер ненің ның нің дың дің тың тің ға ге қа "
-        "ке ды ді ны ні ты ті дан ден тан тен нан нен дағы дегі".split()
+        "ке ды ді ны ні ты ті дан ден тан тен нан нен дағы дегі"
     ),
 }
 
 # --- Kazakh stemmers --------------------------------------------------------------
 
-# Slots in reverse morphotactic order (stem + PLURAL + POSSESSIVE + CASE); at most one
-# suffix is stripped per slot, longest first.
-_KK_CASE = (
-    "ндағы ндегі дағы дегі тағы тегі "
-    "ның нің дың дің тың тің нан нен дан ден тан тен нда нде мен бен пен менен бенен "
-    "пенен ға ге қа ке на не ны ні ды ді ты ті да де та те ша ше а е н"
-).split()
-_KK_POSS = "ымыз іміз мыз міз ыңыз іңіз ңыз ңіз сы сі ым ім ың ің ы і".split()
-_KK_PLURAL = "лар лер дар дер тар тер".split()
-_KK_SLOTS = tuple(tuple(sorted(s, key=len, reverse=True)) for s in (_KK_CASE, _KK_POSS, _KK_PLURAL))
-_KK_DEVOICE = str.maketrans({"б": "п", "г": "к", "ғ": "қ"})
-_KK_MIN_STEM = 3  # characters left after stripping a multi-letter suffix
-_KK_MIN_STEM_1 = 4  # ... after stripping a one-letter suffix (а е ы і н)
+# Slots in reverse morphotactic order (stem + VERB-FORM + DERIV + PLURAL + POSSESSIVE +
+# CASE); at most one suffix per slot, longest first. "ыі|н": strip "н" only after ы or і
+# (the forms that follow a 3rd-person possessive: кітабын, қаласында, медиафорумына).
+_KK_SLOT_TEXT = (
+    # case endings, plus past "-ды" and present "-ады" which look alike; known miss:
+    # a vowel-final verb's past (зерттеді → зертт) vs its other forms (зерттеген → зертте)
+    "ыі|ндағы ыі|ндегі дағы дегі тағы тегі ның нің дың дің тың тің нан нен дан ден тан тен "
+    "ыі|нда ыі|нде менен бенен пенен мен бен пен ға ге қа ке ыі|на ыі|не ны ні ды ді ты ті "
+    "да де та те ша ше ады еді ыі|н",
+    # possessive (1sg/2sg -ым/-ың left out: too many nouns end so, e.g. ғалым)
+    "ымыз іміз мыз міз ыңыз іңіз ңыз ңіз сы сі ы і",
+    "лар лер дар дер тар тер",  # plural
+    "лық лік дық дік тық тік",  # -лық adjectives/abstract nouns: химиялық → химия
+    "ған ген қан кен атын етін йтын йтін ып іп у",  # participles, converb, verbal noun
+)
 
 
-@lru_cache(maxsize=500_000)
+def _slot(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = [(suf, before) for before, _, suf in (x.rpartition("|") for x in text.split())]
+    return tuple(sorted(pairs, key=lambda p: len(p[0]), reverse=True))
+
+
+_KK_SLOTS = tuple(_slot(t) for t in _KK_SLOT_TEXT)
+_KK_DEVOICE = {"б": "п", "г": "к", "ғ": "қ"}  # кітабы → кітап, жүрегі → жүрек
+_KK_MIN_STEM = 3  # characters that must remain after stripping
+
+
+@lru_cache(maxsize=100_000)
 def kk_suffix_stem(word: str) -> str:
-    """Strip Kazakh case, possessive and plural endings (one per slot), then devoice."""
+    """Strip Kazakh inflection (case, possessive, plural, -лық, verb forms), then devoice."""
     for slot in _KK_SLOTS:
-        for suf in slot:
+        for suf, before in slot:
             keep = len(word) - len(suf)
-            if word.endswith(suf) and keep >= (_KK_MIN_STEM_1 if len(suf) == 1 else _KK_MIN_STEM):
+            if (
+                keep >= _KK_MIN_STEM
+                and word.endswith(suf)
+                and (not before or word[keep - 1] in before)
+            ):
                 word = word[:keep]
                 break
-    if len(word) > 3 and word[-1] in "бгғ":
-        word = word[:-1] + word[-1].translate(_KK_DEVOICE)
+    if len(word) > 3 and word[-1] in _KK_DEVOICE:
+        word = word[:-1] + _KK_DEVOICE[word[-1]]
     return word
 
 
-def _prefix(n: int) -> Callable[[str], str]:
-    def stem(word: str) -> str:
-        return word[:n]
+def _prefix(n: int) -> Callable[[str], tuple[str, ...]]:
+    def stem(word: str) -> tuple[str, ...]:
+        return (word,) if word[0].isdigit() else (word[:n],)
 
-    stem.__name__ = f"prefix{n}"
     return stem
 
 
-def _identity(word: str) -> str:
-    return word
+def _suffix_and_prefix5(word: str) -> tuple[str, ...]:
+    # Two terms per word: the suffix-stripped stem, and a 5-char prefix in its own
+    # namespace ("~") that catches what the stripper misses (Канада/Канададағы).
+    # Numbers are kept whole, in both namespaces, so they weigh as much as words.
+    if word[0].isdigit():
+        return (word, "~" + word)
+    return (kk_suffix_stem(word), "~" + word[:5])
 
 
 @lru_cache(maxsize=1)
@@ -98,29 +127,33 @@ def _kazstem_analyzer() -> object:
     return Analyzer()  # raises BackendError when the compiled FST bundle is missing
 
 
-@lru_cache(maxsize=200_000)
-def kazstem_lemma(word: str) -> str:
+@lru_cache(maxsize=100_000)
+def kazstem_lemma(word: str) -> tuple[str, ...]:
     """Lemma from kazstem (first reading); needs its HFST toolchain and FST resources."""
+    if word[0].isdigit():
+        return (word,)
     doc = _kazstem_analyzer().analyze(word)  # type: ignore[attr-defined]
     for token in doc.tokens:
         if token.analyses and token.analyses[0].lemma:
-            return str(token.analyses[0].lemma).lower()
-    return word
+            return (str(token.analyses[0].lemma).lower(),)
+    return (word,)
 
 
-KK_STEMMERS: dict[str, Callable[[str], str]] = {
-    "none": _identity,
+# name -> function mapping one lowercase word to the index terms it yields.
+KK_STEMMERS: dict[str, Callable[[str], tuple[str, ...]]] = {
+    "none": lambda word: (word,),
     "prefix4": _prefix(4),
     "prefix5": _prefix(5),
     "prefix6": _prefix(6),
-    "suffix": kk_suffix_stem,
+    "suffix": lambda word: (kk_suffix_stem(word),),
+    "suffix+prefix5": _suffix_and_prefix5,
     "kazstem": kazstem_lemma,
 }
-DEFAULT_KK_STEMMER = "suffix"
+DEFAULT_KK_STEMMER = "suffix+prefix5"
 _SNOWBALL = {"ru": "russian", "en": "english"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _snowball(lang: str) -> Stemmer.Stemmer:
     return Stemmer.Stemmer(_SNOWBALL[lang])
 
@@ -142,27 +175,34 @@ def _normalize(tok: str) -> str:
     return tok
 
 
-def tokenize(text: str, lang: str, stemmer: str | None = None, *, stopwords: bool = True) -> list[str]:
+@lru_cache(maxsize=300_000)
+def _terms(tok: str, lang: str, stemmer: str, stopwords: bool) -> tuple[str, ...]:
+    """Index terms of one lowercase token (cached: word frequencies are Zipfian)."""
+    tok = _normalize(tok)
+    if stopwords and tok in STOPWORDS.get(lang, ()):
+        return ()
+    if stemmer == "none":
+        return (tok,)
+    if stemmer == "snowball":
+        return (tok,) if tok[0].isdigit() else (_snowball(lang).stemWord(tok),)
+    return KK_STEMMERS[stemmer](tok)
+
+
+def tokenize(
+    text: str, lang: str, stemmer: str | None = None, *, stopwords: bool = True
+) -> list[str]:
     """Normalised, stopword-filtered, stemmed tokens of ``text`` in language ``lang``.
 
     ``stemmer``: None = the language default; "none"; "snowball" (ru/en); a ``KK_STEMMERS``
     key (kk). Unknown languages only get lowercasing and normalisation.
     """
-    text = unicodedata.normalize("NFC", text).lower().replace("ё", "е")
-    stop = STOPWORDS.get(lang, frozenset()) if stopwords else frozenset()
-    toks = [_normalize(t) for t in _TOKEN_RE.findall(text)]
-    toks = [t for t in toks if t not in stop]
     name = stemmer or default_stemmer(lang)
-    if name == "none" or not toks:
-        return toks
-    if name == "snowball":
-        if lang not in _SNOWBALL:
-            raise ValueError(f"no Snowball stemmer for language {lang!r}")
-        return _snowball(lang).stemWords(toks)
-    if lang != "kk":
-        raise ValueError(f"stemmer {name!r} is only for kk, not {lang!r}")
-    fn = KK_STEMMERS[name]
-    return [t if t[0].isdigit() else fn(t) for t in toks]
+    if name == "snowball" and lang not in _SNOWBALL:
+        raise ValueError(f"no Snowball stemmer for language {lang!r}")
+    if name not in ("none", "snowball") and (lang != "kk" or name not in KK_STEMMERS):
+        raise ValueError(f"unknown stemmer {name!r} for language {lang!r}")
+    text = _INVISIBLE_RE.sub("", unicodedata.normalize("NFC", text)).lower().replace("ё", "е")
+    return [term for t in _TOKEN_RE.findall(text) for term in _terms(t, lang, name, stopwords)]
 
 
 # --- index ------------------------------------------------------------------------
@@ -174,7 +214,11 @@ class BM25Channel:
     """Lucene-variant BM25 (k1=1.5, b=0.75) over documents in mixed languages."""
 
     def __init__(
-        self, model: bm25s.BM25 | None, n_docs: int, stemmers: dict[str, str], stopwords: bool = True
+        self,
+        model: bm25s.BM25 | None,
+        n_docs: int,
+        stemmers: dict[str, str],
+        stopwords: bool = True,
     ) -> None:
         self._model = model
         self._n_docs = n_docs
@@ -196,7 +240,10 @@ class BM25Channel:
         chosen = {lang: default_stemmer(lang) for lang in set(langs)} | dict(stemmers or {})
         vocab: dict[str, int] = {}
         ids = [
-            [vocab.setdefault(t, len(vocab)) for t in tokenize(text, lang, chosen[lang], stopwords=stopwords)]
+            [
+                vocab.setdefault(t, len(vocab))
+                for t in tokenize(text, lang, chosen[lang], stopwords=stopwords)
+            ]
             for text, lang in zip(texts, langs, strict=True)
         ]
         if not vocab:

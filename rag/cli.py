@@ -54,12 +54,18 @@ def main(ctx: click.Context) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--index-dir", type=click.Path(path_type=Path), help=INDEX_DIR_HELP)
 @click.option("--embedder", help="Embedding model name (default multilingual-e5-small).")
-@click.option("--rebuild", is_flag=True, help="Re-embed everything (e.g. after changing the model).")
+@click.option(
+    "--rebuild", is_flag=True, help="Re-embed everything (e.g. after changing the model)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def index(
-    ctx: click.Context, paths: tuple[Path, ...], index_dir: Path | None, embedder: str | None,
-    rebuild: bool, as_json: bool,
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    index_dir: Path | None,
+    embedder: str | None,
+    rebuild: bool,
+    as_json: bool,
 ) -> None:
     """Index files and folders (default: the sample corpus) incrementally.
 
@@ -92,9 +98,13 @@ def index(
 
 @main.command()
 @click.argument("question")
-@click.option("-k", type=click.IntRange(1, 100), default=5, show_default=True, help="Passages to return.")
+@click.option(
+    "-k", type=click.IntRange(1, 100), default=5, show_default=True, help="Passages to return."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of passages.")
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
+@click.option(
+    "--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True
+)
 @click.option("--index-dir", type=click.Path(path_type=Path), help=INDEX_DIR_HELP)
 @click.pass_context
 def search(
@@ -121,9 +131,120 @@ def search(
         d = hit.to_dict()
         snippet = " ".join(d["text"].split())
         snippet = snippet if len(snippet) <= 300 else snippet[:300] + "…"
-        click.echo(f"[{d['rank']}] {d['score']:.3f}  {d['title']} ({d['lang']}, {d['date'] or 'no date'})")
+        click.echo(
+            f"[{d['rank']}] {d['score']:.3f}  {d['title']} ({d['lang']}, {d['date'] or 'no date'})"
+        )
         click.echo(f"    {d['source']}:{d['start']}-{d['end']}")
         click.echo(f"    {snippet}\n")
+
+
+@main.command()
+@click.argument("question")
+@click.option("--generator", help="extractive (default), llama-cpp or openai; or $JAUAP_GENERATOR.")
+@click.option("-k", type=click.IntRange(1, 50), default=None, help="Passages to consider (default 5).")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer record as JSON.")
+@click.option("--index-dir", type=click.Path(path_type=Path), help=INDEX_DIR_HELP)
+@click.pass_context
+def ask(
+    ctx: click.Context, question: str, generator: str | None, k: int | None, as_json: bool,
+    index_dir: Path | None,
+) -> None:
+    """Answer QUESTION from the documents, with numbered citations.
+
+    The answer comes in the question's language; when the documents don't say, it
+    says so and lists the closest passages.
+
+    \b
+    Example:
+      jauap ask "Who opened the media forum in Almaty?"
+      jauap ask "Форум қашан өтті?" --json
+    """
+    from rag.answer import Assistant, make_generator
+    from rag.engine import open_retriever
+
+    settings = _settings(ctx).with_(index_dir=index_dir, generator=generator, k=k)
+    assistant = Assistant(
+        open_retriever(settings), make_generator(settings.generator, settings), k=settings.k
+    )
+    answer = assistant.ask(question)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if answer.fallback:
+        click.echo(f"note: {answer.fallback}", err=True)
+    click.echo(answer.answer)
+    click.echo()
+    for c in answer.citations:
+        click.echo(f"[{c.n}] {c.title} ({c.date or 'no date'}, {c.lang}) {c.source}:{c.start}-{c.end}")
+        click.echo(f"    «{c.quote}»")
+    if answer.refused:
+        for s in answer.sources[:3]:
+            click.echo(f"- {s['title']} ({s['lang']}) {s['source']}:{s['start']}-{s['end']}")
+    for sentence in answer.unsupported:
+        click.echo(f"unsupported: {sentence}", err=True)
+
+
+@main.command("eval")
+@click.option("--questions", type=click.Path(path_type=Path), help="Question set (default: eval/gold.jsonl).")
+@click.option("--passages", type=click.Path(path_type=Path), multiple=True, help="Passage pool(s), repeatable.")
+@click.option("--generator", help="Generator to evaluate answers with (default extractive).")
+@click.option("-k", type=click.IntRange(1, 50), default=None, help="Passages per answer (default 5).")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
+@click.option("--no-answers", is_flag=True, help="Score retrieval only.")
+@click.option("--limit", type=int, default=0, help="At most N questions per group.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write all metrics here.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), help="Write a Markdown report with charts here.")
+@click.option("--gate", "gate_file", type=click.Path(path_type=Path), help="Fail when a metric is below its floor in this TOML file.")
+@click.pass_context
+def eval_(
+    ctx: click.Context, questions: Path | None, passages: tuple[Path, ...], generator: str | None,
+    k: int | None, mode: str, no_answers: bool, limit: int, json_out: Path | None,
+    report_dir: Path | None, gate_file: Path | None,
+) -> None:
+    """Score retrieval and answers on a question set, per question→document language.
+
+    With no options it runs the gold set over the sample corpus. With --questions and
+    --passages it runs any set in the normalised dev format, indexing the passages into
+    a temporary index (embeddings are cached, so re-runs don't re-embed).
+
+    \b
+    Example:
+      jauap eval --json eval/out/gold.json --report eval/out/report
+      jauap eval --questions ../shared/evaldata/dev.questions.jsonl \\
+                 --passages ../shared/evaldata/xquad.ru.passages.jsonl --no-answers
+    """
+    from rag.evalcli import format_table, run_eval, write_json
+    from rag.evaluate import ANSWER_KEYS, RETRIEVAL_KEYS
+    from rag.retrieve import RetrievalSettings
+
+    if passages and not questions:
+        raise click.UsageError("--passages needs --questions")
+    settings = _settings(ctx).with_(generator=generator, k=k)
+    summary, rows = run_eval(
+        settings, questions, list(passages) or None, answers=not no_answers,
+        retrieval=RetrievalSettings(mode=mode), limit=limit,
+        log=lambda m: click.echo(m, err=True),
+    )
+    click.echo(format_table(summary, RETRIEVAL_KEYS + ("retrieval_p50_ms", "retrieval_p95_ms")))
+    if not no_answers:
+        click.echo()
+        click.echo(format_table(summary, ANSWER_KEYS[:6] + ("answer_p50_ms", "answer_p95_ms")))
+    if json_out:
+        write_json(summary, rows, json_out)
+        click.echo(f"wrote {json_out}", err=True)
+    if report_dir:
+        from rag.report import write_report
+
+        click.echo(f"wrote {write_report(summary, rows, report_dir)}", err=True)
+    if gate_file:
+        from rag.gates import check_gates
+
+        failures = check_gates(summary, gate_file)
+        for line in failures:
+            click.echo(f"GATE FAILED: {line}", err=True)
+        if failures:
+            raise click.ClickException(f"{len(failures)} metric(s) below their floor in {gate_file}")
+        click.echo(f"all gates in {gate_file} passed", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

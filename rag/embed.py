@@ -118,7 +118,9 @@ class SentenceTransformerEmbedder:
         prompts = dict(getattr(self._model, "prompts", {}) or {})
         is_e5 = "e5" in Path(model).name.lower()
         self.query_prefix = prompts.get("query", "query: " if is_e5 else "")
-        self.passage_prefix = prompts.get("passage", prompts.get("document", "passage: " if is_e5 else ""))
+        self.passage_prefix = prompts.get(
+            "passage", prompts.get("document", "passage: " if is_e5 else "")
+        )
 
     def fingerprint(self) -> str:
         h = hashlib.sha1()
@@ -128,8 +130,11 @@ class SentenceTransformerEmbedder:
 
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         vectors = self._model.encode(
-            [prefix + t for t in texts], batch_size=16, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
+            [prefix + t for t in texts],
+            batch_size=16,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return _normalise(vectors)
 

@@ -22,8 +22,12 @@ def build_index(
     """Index `paths` (default: the configured folders) into the configured index."""
     embedder = embedder or get_embedder(settings.embedder)
     return index_paths(
-        list(paths or settings.docs), settings.index_dir, embedder, settings.chunking,
-        rebuild=rebuild, progress=progress,
+        list(paths or settings.docs),
+        settings.index_dir,
+        embedder,
+        settings.chunking,
+        rebuild=rebuild,
+        progress=progress,
     )
 
 

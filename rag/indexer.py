@@ -13,6 +13,7 @@ import numpy as np
 
 from rag import store
 from rag.bm25 import BM25Channel
+from rag.cache import VectorCache
 from rag.chunking import ChunkSettings, chunk_document
 from rag.errors import InputError
 from rag.ingest import SUPPORTED, discover, doc_id_for, file_hash, load_document
@@ -107,23 +108,18 @@ def index_paths(
     chunking: ChunkSettings,
     rebuild: bool = False,
     progress: Progress | None = None,
+    cache: VectorCache | None = None,
 ) -> IndexReport:
     """Make the index at `index_dir` mirror the supported files under `paths`."""
     started = time.perf_counter()
     report = IndexReport()
     files = _scan(paths, report)
     if not files:
-        raise InputError(f"no supported documents ({', '.join(sorted(SUPPORTED))}) in {', '.join(map(str, paths))}")
-
-    old = None
-    if store.exists(index_dir) and not rebuild:
-        manifest = store.load_manifest(index_dir)
-        store.check_compatible(manifest, embedder.name, embedder.fingerprint(), index_dir)
-        if manifest.chunking != asdict(chunking):
-            rebuild = True  # different chunk sizes: every chunk changes
-        else:
-            old = store.load(index_dir)
-
+        raise InputError(
+            f"no supported documents ({', '.join(sorted(SUPPORTED))}) in "
+            + ", ".join(map(str, paths))
+        )
+    old = _load_previous(index_dir, embedder, chunking, rebuild)
     old_docs = old.docs if old else {}
     docs: dict[str, Document] = {}
     fresh: list[Document] = []
@@ -145,15 +141,62 @@ def index_paths(
             report.new += 1
         else:
             report.changed += 1
-    report.removed = len(set(old_docs) - set(docs))
-    report.documents = len(docs)
     if not docs:
         raise InputError("none of the documents could be read: " + "; ".join(report.skipped))
+    write_index(docs, fresh, old, index_dir, embedder, chunking, report, progress, cache)
+    report.seconds = time.perf_counter() - started
+    return report
 
+
+def index_documents(
+    documents: Sequence[Document],
+    index_dir: Path,
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    cache: VectorCache | None = None,
+    progress: Progress | None = None,
+) -> IndexReport:
+    """Index documents that are not files (e.g. the passages of an eval set), from scratch."""
+    started = time.perf_counter()
+    report = IndexReport(new=len(documents))
+    docs = {d.doc_id: d for d in documents}
+    write_index(
+        docs, list(docs.values()), None, index_dir, embedder, chunking, report, progress, cache
+    )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _load_previous(
+    index_dir: Path, embedder: Embedder, chunking: ChunkSettings, rebuild: bool
+) -> store.IndexData | None:
+    if rebuild or not store.exists(index_dir):
+        return None
+    manifest = store.load_manifest(index_dir)
+    store.check_compatible(manifest, embedder.name, embedder.fingerprint(), index_dir)
+    if manifest.chunking != asdict(chunking):
+        return None  # different chunk sizes: every chunk changes
+    return store.load(index_dir)
+
+
+def write_index(
+    docs: dict[str, Document],
+    fresh: list[Document],
+    old: store.IndexData | None,
+    index_dir: Path,
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    report: IndexReport,
+    progress: Progress | None,
+    cache: VectorCache | None,
+) -> None:
+    """Chunk fresh documents, embed what no earlier run embedded, write a new generation."""
+    old_docs = old.docs if old else {}
+    report.removed = len(set(old_docs) - set(docs))
+    report.documents = len(docs)
     if old is not None and not fresh and not report.removed:
         report.chunks = len(old.chunks)
-        report.seconds = time.perf_counter() - started
-        return report
+        return
 
     # Chunks of unchanged documents are kept; fresh documents are chunked anew.
     fresh_ids = {d.doc_id for d in fresh}
@@ -188,17 +231,19 @@ def index_paths(
     if old is not None:
         known.update(zip(old.chunk_keys, old.vectors, strict=True))
         known.update(zip(old.sentence_keys, old.sentence_vectors, strict=True))
-    before = len(known)
+    if cache is not None:
+        known.update(cache.get_many(k for k in set(chunk_keys) | set(sent_keys) if k not in known))
+    before = set(known)
     vectors = embed_missing(embedder, chunk_texts, chunk_keys, known, report, progress, "chunks")
-    report.embedded_chunks = len(known) - before
-    before = len(known)
+    report.embedded_chunks = len(known) - len(before)
+    n_after_chunks = len(known)
     sentence_vectors = embed_missing(
         embedder, sent_texts, sent_keys, known, report, progress, "sentences"
     )
-    report.embedded_sentences = len(known) - before
-    new_keys = set(chunk_keys) | set(sent_keys)
-    if old is not None:
-        new_keys -= set(old.chunk_keys) | set(old.sentence_keys)
+    report.embedded_sentences = len(known) - n_after_chunks
+    new_keys = set(known) - before
+    if cache is not None and new_keys:
+        cache.put_many({k: known[k] for k in new_keys})
     report.embedded_tokens = sum(
         embedder.count_tokens(t)
         for t, k in zip(chunk_texts + sent_texts, chunk_keys + sent_keys, strict=True)
@@ -229,5 +274,3 @@ def index_paths(
         ann=ann,
     )
     store.save(data, index_dir)
-    report.seconds = time.perf_counter() - started
-    return report

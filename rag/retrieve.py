@@ -36,7 +36,9 @@ class RetrievalSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ConfigError(f"retrieval mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise ConfigError(
+                f"retrieval mode must be one of {', '.join(MODES)}, got {self.mode!r}"
+            )
         if self.candidates < 1:
             raise ConfigError(f"candidates must be >= 1, got {self.candidates}")
         if not 0.0 <= self.sentence_weight <= 1.0:
@@ -53,6 +55,25 @@ class HybridRetriever:
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         self._langs = np.array(data.chunk_langs)
+        self._recent: dict[str, np.ndarray] = {}
+
+    def query_vector(self, text: str) -> np.ndarray:
+        """The query embedding, remembered for a few calls (answering reuses it)."""
+        vec = self._recent.get(text)
+        if vec is None:
+            vec = self.embedder.embed_queries([text])[0]
+            if len(self._recent) >= 32:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[text] = vec
+        return vec
+
+    def sentences(self, hit: Hit) -> list[tuple[tuple[int, int], np.ndarray]]:
+        """(span, vector) for each sentence of a hit's chunk."""
+        rows = self.data.sentence_rows[hit.row]
+        return [
+            (tuple(span), self.data.sentence_vectors[r])
+            for span, r in zip(hit.chunk.sentences, rows, strict=True)
+        ]
 
     def dense(self, query_vec: np.ndarray, n: int) -> list[tuple[int, float]]:
         if not len(self.data.chunks):
@@ -100,7 +121,7 @@ class HybridRetriever:
         s = self.settings
         lang = lang or detect(question)
         n = max(s.candidates, k)
-        query_vec = self.embedder.embed_queries([question])[0]
+        query_vec = self.query_vector(question)
         dense = self.dense(query_vec, n) if s.mode != "bm25" else []
         bm25 = self.data.bm25.search(question, lang, n) if s.mode != "dense" else []
         dense_scores = dict(dense)
@@ -132,6 +153,7 @@ class HybridRetriever:
                     dense=dense_scores.get(row),
                     bm25=bm25_scores.get(row),
                     best_sentence=spans.get(row),
+                    row=row,
                 )
             )
         return hits

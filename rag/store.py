@@ -163,7 +163,9 @@ def load_manifest(index_dir: Path) -> Manifest:
     return Manifest(**raw)
 
 
-def check_compatible(manifest: Manifest, embedder_name: str, fingerprint: str, index_dir: Path) -> None:
+def check_compatible(
+    manifest: Manifest, embedder_name: str, fingerprint: str, index_dir: Path
+) -> None:
     """Refuse to mix vectors from two different embedders."""
     if manifest.fingerprint != fingerprint:
         raise IndexMismatchError(

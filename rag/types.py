@@ -63,6 +63,7 @@ class Hit:
     dense: float | None = None
     bm25: float | None = None
     best_sentence: tuple[int, int] | None = None
+    row: int = -1  # position in the index, for looking up sentence vectors
 
     def to_dict(self) -> dict:
         return {

@@ -1,0 +1,202 @@
+"""Citations are checked, not trusted.
+
+From whatever a generator wrote: parse the [n] markers, drop those that point to no
+source, find for every cited sentence the span of the cited chunk that supports it
+(lexical overlap of word stems, and embedding similarity), renumber the surviving
+citations 1..m in order of first use, and flag sentences that cite nothing or whose
+citation doesn't support them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from rag.bm25 import tokenize
+from rag.sentences import split_spans
+from rag.types import Hit
+
+_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# Cosine (multilingual-e5-small) above which a sentence counts as saying the same thing;
+# lexical overlap of content stems above LEXICAL_SUPPORT counts on its own.
+SEMANTIC_SUPPORT = 0.84
+LEXICAL_SUPPORT = 0.5
+
+SentenceLookup = Callable[[Hit], list[tuple[tuple[int, int], np.ndarray]]]
+QueryEmbed = Callable[[str], np.ndarray]
+
+
+@dataclass
+class Citation:
+    """One numbered citation: the exact supporting quote and its offsets in the document."""
+
+    n: int
+    doc_id: str
+    source: str
+    title: str
+    date: str | None
+    lang: str
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+    passage: str
+    passage_start: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Claim:
+    """An answer sentence with the citations it carries and whether they hold up."""
+
+    text: str
+    cites: list[int] = field(default_factory=list)
+    supported: bool = False
+    reason: str = ""
+
+
+@dataclass
+class CheckedAnswer:
+    text: str
+    citations: list[Citation]
+    claims: list[Claim]
+
+    @property
+    def supported_share(self) -> float | None:
+        claims = [c for c in self.claims if c.reason != "no claim"]
+        return sum(c.supported for c in claims) / len(claims) if claims else None
+
+
+def parse_markers(text: str) -> list[int]:
+    """All citation numbers in order of appearance (`[1]`, `[2, 3]`)."""
+    return [int(n) for m in _MARKER.finditer(text) for n in re.split(r"[,;]\s*", m.group(1))]
+
+
+def _content_stems(text: str, langs: Sequence[str]) -> set[str]:
+    out: set[str] = set()
+    for lang in langs:
+        out.update(t for t in tokenize(text, lang) if len(t) > 1 or t.isdigit())
+    return out
+
+
+def lexical_support(claim: str, sentence: str, langs: Sequence[str]) -> float:
+    """Share of the claim's content stems that occur in the sentence."""
+    c = _content_stems(claim, langs)
+    if not c:
+        return 0.0
+    return len(c & _content_stems(sentence, langs)) / len(c)
+
+
+def best_support(
+    claim: str,
+    claim_vec: np.ndarray | None,
+    hit: Hit,
+    sentences: SentenceLookup,
+    langs: Sequence[str],
+) -> tuple[float, tuple[int, int]]:
+    """The sentence of `hit` that best supports `claim`, with a support score in 0..1."""
+    best, best_span = -1.0, (hit.chunk.start, hit.chunk.end)
+    text = hit.doc.text
+    for span, vec in sentences(hit):
+        lex = lexical_support(claim, text[span[0] : span[1]], langs)
+        sem = float(vec @ claim_vec) if claim_vec is not None else 0.0
+        # a semantic match at the threshold and a lexical match at its threshold score alike
+        score = max(lex / LEXICAL_SUPPORT * 0.5, sem / SEMANTIC_SUPPORT * 0.5)
+        if score > best:
+            best, best_span = score, span
+    return min(best, 1.0), best_span
+
+
+def make_citation(n: int, hit: Hit, span: tuple[int, int]) -> Citation:
+    doc = hit.doc
+    return Citation(
+        n=n,
+        doc_id=doc.doc_id,
+        source=doc.source,
+        title=doc.title,
+        date=doc.date,
+        lang=doc.lang,
+        chunk_id=hit.chunk.chunk_id,
+        quote=doc.text[span[0] : span[1]],
+        start=span[0],
+        end=span[1],
+        passage=hit.chunk.text,
+        passage_start=hit.chunk.start,
+    )
+
+
+def answer_sentences(text: str) -> list[str]:
+    """Sentences of an answer; a run of markers after the full stop stays with its sentence."""
+    out: list[str] = []
+    for s, e in split_spans(text):
+        piece = text[s:e]
+        if out and not re.sub(r"[\s.,;:!?]", "", _MARKER.sub("", piece)):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
+
+
+def check(
+    text: str,
+    sources: Sequence[Hit],
+    sentences: SentenceLookup,
+    embed: QueryEmbed | None,
+    question_lang: str,
+    no_claim: Sequence[str] = (),
+) -> CheckedAnswer:
+    """Verify the [n] markers of `text` against `sources` (numbered from 1).
+
+    Sentences equal to one of `no_claim` (e.g. the refusal sentence) need no citation."""
+    renumber: dict[int, int] = {}
+    spans_for: dict[int, tuple[float, tuple[int, int]]] = {}
+    claims: list[Claim] = []
+    pieces: list[str] = []
+    for sentence in answer_sentences(text):
+        bare = _MARKER.sub("", sentence).strip()
+        cited = [n for n in parse_markers(sentence) if 1 <= n <= len(sources)]
+        claim = Claim(text=bare)
+        if bare.strip(" .") in {x.strip(" .") for x in no_claim} or not re.search(r"\w{2}", bare):
+            claim.reason, claim.supported = "no claim", True
+        elif not cited:
+            claim.reason = "cites nothing"
+        else:
+            vec = embed(bare) if embed is not None else None
+            supported_any = False
+            for n in dict.fromkeys(cited):
+                hit = sources[n - 1]
+                langs = sorted({question_lang, hit.doc.lang})
+                score, span = best_support(bare, vec, hit, sentences, langs)
+                if score >= 0.5:
+                    supported_any = True
+                    if score > spans_for.get(n, (-1.0, span))[0]:
+                        spans_for[n] = (score, span)
+                elif n not in spans_for:
+                    spans_for[n] = (-1.0, span)
+            claim.supported = supported_any
+            claim.reason = "" if supported_any else "citation does not support it"
+
+        def _renumber(m: re.Match[str]) -> str:
+            kept = []
+            for n in re.split(r"[,;]\s*", m.group(1)):
+                n_int = int(n)
+                if 1 <= n_int <= len(sources):
+                    renumber.setdefault(n_int, len(renumber) + 1)
+                    kept.append(renumber[n_int])
+            return "".join(f"[{k}]" for k in dict.fromkeys(kept))
+
+        pieces.append(_MARKER.sub(_renumber, sentence))
+        claim.cites = [renumber[n] for n in dict.fromkeys(cited) if n in renumber]
+        claims.append(claim)
+    citations = []
+    for old, new in sorted(renumber.items(), key=lambda x: x[1]):
+        hit = sources[old - 1]
+        span = spans_for[old][1] if old in spans_for else (hit.chunk.start, hit.chunk.end)
+        citations.append(make_citation(new, hit, span))
+    clean = re.sub(r"[ \t]+([.,;:!?])", r"\1", " ".join(pieces))
+    return CheckedAnswer(text=clean.strip(), citations=citations, claims=claims)

@@ -1,0 +1,97 @@
+"""`jauap eval`: one runner for the gold set and for any question set in the dev format."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rag.answer import Assistant, make_generator
+from rag.cache import VectorCache, default_cache_path
+from rag.config import PROJECT_ROOT, Settings
+from rag.embed import get_embedder
+from rag.evalsets import EvalQuestion, load_dev_questions, load_gold, load_passages
+from rag.evaluate import aggregate, run
+from rag.indexer import index_documents, index_paths
+from rag.retrieve import HybridRetriever, RetrievalSettings
+from rag.store import load
+
+GOLD = PROJECT_ROOT / "eval" / "gold.jsonl"
+
+
+def run_eval(
+    settings: Settings,
+    questions_file: Path | None = None,
+    passages: list[Path] | None = None,
+    answers: bool = True,
+    retrieval: RetrievalSettings | None = None,
+    limit: int = 0,
+    log: Any = print,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Index the question set's documents into a temporary index (embeddings cached by
+    content hash) and score retrieval and, optionally, answers."""
+    embedder = get_embedder(settings.embedder)
+    cache = VectorCache(default_cache_path(), embedder.fingerprint())
+    tmp = Path(tempfile.mkdtemp(prefix="jauap-eval-"))
+    started = time.perf_counter()
+    questions: list[EvalQuestion]
+    if questions_file is None or passages is None:
+        questions, files = load_gold(questions_file or GOLD, settings.docs[0])
+        report = index_paths(files, tmp, embedder, settings.chunking, cache=cache)
+    else:
+        docs = load_passages(passages)
+        ids = {d.doc_id for d in docs}
+        questions = [q for q in load_dev_questions(questions_file) if q.relevant <= ids]
+        report = index_documents(docs, tmp, embedder, settings.chunking, cache=cache)
+    if limit:
+        per_group: dict[str, int] = {}
+        kept = []
+        for q in questions:
+            per_group[q.group] = per_group.get(q.group, 0) + 1
+            if per_group[q.group] <= limit:
+                kept.append(q)
+        questions = kept
+    log(
+        f"indexed {report.documents} documents / {report.chunks} chunks "
+        f"({report.embedded_chunks + report.embedded_sentences} texts embedded, rest cached) "
+        f"in {time.perf_counter() - started:.1f} s; {len(questions)} questions"
+    )
+    retriever = HybridRetriever(load(tmp), embedder, retrieval)
+    answer_fn = None
+    if answers:
+        assistant = Assistant(retriever, make_generator(settings.generator, settings), k=settings.k)
+
+        def answer_fn(q: EvalQuestion) -> dict[str, Any]:
+            return assistant.ask(q.question).to_dict()
+
+    rows = run(questions, retriever, answer_fn)
+    summary = aggregate(rows)
+    summary["config"] = {
+        "embedder": embedder.name,
+        "generator": settings.generator if answers else None,
+        "k": settings.k,
+        "questions": str(questions_file or GOLD),
+        "passages": [str(p) for p in passages or []],
+        "retrieval": (retrieval or RetrievalSettings()).__dict__,
+    }
+    return summary, rows
+
+
+def format_table(summary: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """A plain-text table of the chosen metrics per group."""
+    header = f"{'group':10} {'n':>4} " + " ".join(f"{k:>9}" for k in keys)
+    lines = [header]
+    for name, s in [*summary["groups"].items(), ("overall", summary["overall"])]:
+        cells = []
+        for k in keys:
+            v = s.get(k)
+            cells.append(f"{'-':>9}" if v is None else f"{v:>9.3f}" if v <= 1.0 or "ms" not in k else f"{v:>9.1f}")
+        lines.append(f"{name:10} {s['n']:>4} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def write_json(summary: dict[str, Any], rows: list[dict[str, Any]], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**summary, "questions": rows}, ensure_ascii=False, indent=1), encoding="utf-8")

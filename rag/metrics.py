@@ -1,0 +1,104 @@
+"""Evaluation metrics as pure functions over ids and strings."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+
+from rag.bm25 import tokenize
+
+
+def hit_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
+    """1.0 if any relevant id is among the first k."""
+    return float(any(r in relevant for r in ranked[:k]))
+
+
+def mrr_at(ranked: Sequence[str], relevant: set[str], k: int = 10) -> float:
+    """Reciprocal rank of the first relevant id within k, else 0."""
+    for i, r in enumerate(ranked[:k], 1):
+        if r in relevant:
+            return 1.0 / i
+    return 0.0
+
+
+def ndcg_at(ranked: Sequence[str], relevant: set[str], k: int = 10) -> float:
+    """Binary-relevance nDCG@k."""
+    dcg = sum(1.0 / math.log2(i + 1) for i, r in enumerate(ranked[:k], 1) if r in relevant)
+    ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(relevant), k) + 1))
+    return dcg / ideal if ideal else 0.0
+
+
+def dedupe(ids: Sequence[str]) -> list[str]:
+    """Keep the first occurrence of each id (chunks → documents)."""
+    seen: set[str] = set()
+    return [i for i in ids if not (i in seen or seen.add(i))]
+
+
+def normalise(text: str) -> str:
+    """Lowercase, NFC, punctuation to spaces, dashes unified."""
+    text = unicodedata.normalize("NFC", text).lower().replace("ё", "е")
+    text = re.sub(r"[‐-―−]", "-", text)
+    return " ".join(re.sub(r"[^\w\s-]", " ", text).split())
+
+
+def stems(text: str, lang: str) -> list[str]:
+    """Word stems (Snowball for ru/en, suffix stripping for kk), stopwords kept."""
+    return tokenize(text, lang, stopwords=False)
+
+
+def contains_answer(answer: str, golds: Sequence[str], langs: Sequence[str]) -> float:
+    """1.0 if some gold answer occurs in `answer`, comparing normalised text and, so that
+    Kazakh and Russian word endings don't matter, stem sequences in each language."""
+    norm = normalise(answer)
+    for gold in golds:
+        g = normalise(gold)
+        if g and g in norm:
+            return 1.0
+        for lang in langs:
+            gs, ans = stems(gold, lang), stems(answer, lang)
+            if gs and _contains_seq(ans, gs):
+                return 1.0
+    return 0.0
+
+
+def _contains_seq(hay: list[str], needle: list[str]) -> bool:
+    n = len(needle)
+    return any(hay[i : i + n] == needle for i in range(len(hay) - n + 1))
+
+
+def token_f1(answer: str, gold: str, lang: str) -> float:
+    """SQuAD-style token F1 over stems."""
+    a, g = Counter(stems(answer, lang)), Counter(stems(gold, lang))
+    common = sum((a & g).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(a.values()), common / sum(g.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def precision_recall(
+    predicted: Sequence[str], relevant: set[str]
+) -> tuple[float | None, float | None]:
+    """Set precision and recall of predicted ids (None when undefined)."""
+    pred = set(predicted)
+    precision = len(pred & relevant) / len(pred) if pred else None
+    recall = len(pred & relevant) / len(relevant) if relevant else None
+    return precision, recall
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) or None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    idx = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[idx]
+
+
+def mean(values: Sequence[float | None]) -> float | None:
+    """Mean of the defined values, None if there are none."""
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
