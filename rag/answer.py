@@ -22,7 +22,7 @@ History = Sequence[tuple[str, str]]  # (question, answer) pairs, oldest first
 GENERATOR_NAMES = ("extractive", "llama-cpp", "openai")
 _FOLLOWUP_WORDS = {
     "en": {"it", "its", "he", "she", "they", "them", "their", "his", "her", "this", "that",
-           "there", "and", "also", "who", "what", "when", "where"},
+           "there", "and", "also"},
     "ru": {"он", "она", "оно", "они", "его", "её", "ее", "их", "ему", "ей", "им", "это", "этот",
            "там", "а", "и", "тоже", "также"},
     "kk": {"ол", "оның", "оны", "оған", "олар", "олардың", "бұл", "сол", "осы", "ал", "және",
@@ -70,7 +70,8 @@ def carry_entities(question: str, history: History, lang: str) -> str:
     if not history:
         return question
     words = re.findall(r"\w+", question.lower())
-    refers_back = len(words) <= 5 or any(w in _FOLLOWUP_WORDS.get(lang, set()) for w in words[:2])
+    pronouns = _FOLLOWUP_WORDS.get(lang, set())
+    refers_back = len(words) <= 3 or any(w in pronouns for w in words)
     if not refers_back:
         return question
     prev_q = history[-1][0]

@@ -280,10 +280,10 @@ class BM25Channel:
             return []
         s = self.scores(query, query_lang)
         nz = np.flatnonzero(s > 0)
-        if nz.size > k:
-            part = np.argpartition(-s[nz], k - 1)[:k]
-            nz = nz[part]
-        order = np.lexsort((nz, -s[nz]))
+        if nz.size > k:  # keep everything tied with the k-th score, then sort
+            kth = np.partition(s[nz], nz.size - k)[nz.size - k]
+            nz = nz[s[nz] >= kth]
+        order = np.lexsort((nz, -s[nz]))[:k]
         return [(int(i), float(s[i])) for i in nz[order]]
 
     def save(self, directory: Path) -> None:

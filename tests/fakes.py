@@ -1,0 +1,32 @@
+"""Deterministic test doubles shared by the answer tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rag.errors import GeneratorError
+
+
+class FakeGenerator:
+    """An LLM stand-in: returns queued responses in order and records every call.
+    A queued exception is raised instead of answering."""
+
+    name = "fake-llm"
+    context_window = 4096
+
+    def __init__(self, responses: list[str | Exception]) -> None:
+        self.responses = list(responses)
+        self.calls: list[list[dict[str, str]]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 1
+
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        self.calls.append(messages)
+        if not self.responses:
+            raise GeneratorError("no response queued")
+        response = self.responses.pop(0)
+        if isinstance(response, Exception):
+            raise response
+        for word in response.split(" "):
+            yield word + " "

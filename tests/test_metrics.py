@@ -1,0 +1,67 @@
+"""Metrics are pure functions over ids and strings; gates compare them with floors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag import metrics
+from rag.evaluate import aggregate
+from rag.gates import check_gates
+
+
+def test_rank_metrics() -> None:
+    ranked = ["a", "b", "c", "d"]
+    assert metrics.hit_at(ranked, {"c"}, 2) == 0.0
+    assert metrics.hit_at(ranked, {"c"}, 3) == 1.0
+    assert metrics.mrr_at(ranked, {"c"}, 10) == pytest.approx(1 / 3)
+    assert metrics.mrr_at(ranked, {"z"}, 10) == 0.0
+    assert metrics.ndcg_at(ranked, {"a"}, 10) == 1.0
+    assert metrics.ndcg_at(ranked, {"b", "a"}, 10) == 1.0
+    assert 0 < metrics.ndcg_at(ranked, {"d"}, 10) < 0.5
+    assert metrics.dedupe(["x", "y", "x", "z", "y"]) == ["x", "y", "z"]
+
+
+def test_answer_contains_ignores_case_punctuation_and_word_endings() -> None:
+    assert metrics.contains_answer("Форум открыл Дмитрий Песков.", ["дмитрий песков"], ["ru"])
+    # Kazakh case ending on the answer: медиафорумында vs медиафорумы
+    assert metrics.contains_answer("Астана қаласындағы медиафорумында", ["Астана қаласы"], ["kk"])
+    assert metrics.contains_answer("В Москве, в ноябре.", ["Москва"], ["ru"])
+    assert not metrics.contains_answer("В Алматы.", ["Москва"], ["ru"])
+
+
+def test_token_f1_and_precision_recall() -> None:
+    assert metrics.token_f1("Ерлан Карин", "Ерлан Карин", "ru") == 1.0
+    assert metrics.token_f1("Карин", "Ерлан Карин", "ru") == pytest.approx(2 / 3)
+    assert metrics.token_f1("ничего", "Ерлан Карин", "ru") == 0.0
+    assert metrics.precision_recall(["a", "b"], {"a"}) == (0.5, 1.0)
+    assert metrics.precision_recall([], {"a"}) == (None, 0.0)
+
+
+def test_percentile_and_mean() -> None:
+    assert metrics.percentile([5, 1, 3, 2, 4], 50) == 3
+    assert metrics.percentile([1, 2, 3, 4, 100], 95) == 100
+    assert metrics.percentile([], 50) is None
+    assert metrics.mean([1.0, None, 0.0]) == 0.5
+    assert metrics.mean([None]) is None
+
+
+def test_aggregate_groups_and_gates(tmp_path: Path) -> None:
+    rows = [
+        {"group": "en->kk", "hit@1": 1.0, "retrieval_ms": 5.0},
+        {"group": "en->kk", "hit@1": 0.0, "retrieval_ms": 7.0},
+        {"group": "kk->kk", "hit@1": 1.0, "retrieval_ms": 6.0},
+    ]
+    summary = aggregate(rows)
+    assert summary["overall"]["n"] == 3
+    assert summary["groups"]["en->kk"]["hit@1"] == 0.5
+    assert summary["overall"]["answer_contains"] is None
+    floors = tmp_path / "t.toml"
+    floors.write_text('[run.overall]\n"hit@1" = 0.6\n[run."en->kk"]\n"hit@1" = 0.6\n[run."ru->ru"]\n"hit@1" = 0.1\n')
+    failures = check_gates(summary, floors, "run")
+    assert len(failures) == 2
+    assert any("en->kk hit@1 = 0.500 < floor 0.6" in f for f in failures)
+    assert any("'ru->ru' missing" in f for f in failures)
+    floors.write_text('[run.overall]\n"hit@1" = 0.5\n')
+    assert check_gates(summary, floors, "run") == []
