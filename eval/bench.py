@@ -73,12 +73,9 @@ Log = Callable[[str], None]
 
 # Used only when the dev passages are not there (e.g. a checkout without shared/).
 _FALLBACK_WORDS = {
-    "ru": "город река область население история университет страна война закон площадь "
-    "президент народ музей театр культура школа степь горы озеро столица".split(),
-    "kk": "қала өзен облыс халық тарих университет ел соғыс заң алаң президент мұражай "
-    "театр мәдениет мектеп дала тау көл астана жыл".split(),
-    "en": "city river region population history university country war law square "
-    "president people museum theatre culture school steppe mountains lake capital".split(),
+    "ru": ["город", "река", "область", "население", "история", "университет", "страна", "война", "закон", "площадь", "президент", "народ", "музей", "театр", "культура", "школа", "степь", "горы", "озеро", "столица"],
+    "kk": ["қала", "өзен", "облыс", "халық", "тарих", "университет", "ел", "соғыс", "заң", "алаң", "президент", "мұражай", "театр", "мәдениет", "мектеп", "дала", "тау", "көл", "астана", "жыл"],
+    "en": ["city", "river", "region", "population", "history", "university", "country", "war", "law", "square", "president", "people", "museum", "theatre", "culture", "school", "steppe", "mountains", "lake", "capital"],
 }
 _WORD_RE = re.compile(r"[^\W\d_]{2,}")
 
@@ -234,8 +231,8 @@ def bench_indexing(
     log: Log = print,
 ) -> dict[str, Any]:
     """`index_paths` (cache=None) on real passages vs the raw embedder on the same texts."""
-    from rag.ingest import load_document
     from rag.chunking import chunk_document
+    from rag.ingest import load_document
 
     rows = pick_passages(embedder, evaldata, n_passages)
     chunking = ChunkSettings()

@@ -86,6 +86,8 @@ def chunk_document(
                     break
                 overlap.insert(0, j)
                 budget += sizes[j]
+            while overlap and budget + size > settings.max_tokens:
+                budget -= sizes[overlap.pop(0)]
             current, used = overlap, budget
         current.append(i)
         used += size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
 import unicodedata
@@ -86,23 +87,33 @@ def doc_id_for(path: Path) -> str:
     return f"{path.stem[:40]}-{digest}"
 
 
+def _plausible(text: str) -> float:
+    """Share of characters that are letters, digits, spaces or common punctuation."""
+    if not text:
+        return 0.0
+    ok = sum(ch.isalnum() or ch.isspace() or ch in ".,;:!?-–—«»\"'()[]/%№" for ch in text)
+    return ok / len(text)
+
+
 def decode_bytes(data: bytes) -> str:
-    """Decode UTF-8 (with or without BOM), UTF-16 or Windows-1251 text."""
+    """Decode UTF-8 (with or without BOM), UTF-16 (with or without BOM) or Windows-1251."""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16")
-    if data[:200].count(b"\x00") > 20:  # UTF-16 without a BOM
-        le = data[1::2].count(b"\x00") > data[0::2].count(b"\x00")
-        return data.decode("utf-16-le" if le else "utf-16-be", errors="replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    if len(data) % 2 == 0:  # UTF-16 without a BOM: pick the byte order that reads as text
+        candidates = [data.decode(enc, errors="replace") for enc in ("utf-16-le", "utf-16-be")]
+        best = max(candidates, key=_plausible)
+        if _plausible(best) > 0.95 and "\ufffd" not in best:
+            return best
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data, cp_isolation=["cp1251", "koi8_r", "cp1252", "utf_8"]).best()
-    return str(best) if best is not None else data.decode("cp1251", errors="replace")
+    match = from_bytes(data, cp_isolation=["cp1251", "koi8_r", "cp1252", "utf_8"]).best()
+    return str(match) if match is not None else data.decode("cp1251", errors="replace")
 
 
 def _read_docx(path: Path) -> RawText:
@@ -126,20 +137,28 @@ def _read_pdf(path: Path) -> RawText:
     return RawText("\n\n".join(pages), title)
 
 
+_BLOCKS = ["p", "div", "section", "article", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr",
+           "pre", "blockquote", "table", "ul", "ol", "header", "main", "figcaption", "dd", "dt"]
+
+
 def _read_html(path: Path) -> RawText:
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, NavigableString
 
     soup = BeautifulSoup(decode_bytes(path.read_bytes()), "html.parser")
-    for tag in soup(["script", "style", "noscript", "nav", "footer", "header", "template"]):
+    for tag in soup(["script", "style", "noscript", "nav", "footer", "template", "iframe"]):
         tag.decompose()
-    heading = soup.find(["h1", "title"])
+    heading = soup.find(["title", "h1"])
     title = heading.get_text(" ", strip=True) if heading else None
+    if soup.title:
+        soup.title.decompose()
     for br in soup.find_all("br"):
-        br.replace_with("\n")
+        br.replace_with(NavigableString("\n"))
+    for block in soup.find_all(_BLOCKS):
+        block.insert_after(NavigableString("\n\n"))
+    for cell in soup.find_all(["td", "th"]):
+        cell.insert_after(NavigableString(" | "))
     body = soup.body or soup
-    blocks = body.find_all(["p", "h1", "h2", "h3", "h4", "li", "td", "pre", "blockquote"])
-    text = "\n\n".join(b.get_text(" ", strip=True) for b in blocks if not b.find(["p", "li"]))
-    return RawText(text or body.get_text("\n"), title)
+    return RawText(body.get_text(""), title)
 
 
 def _read_markdown(path: Path) -> RawText:
@@ -183,17 +202,20 @@ def clean_text(text: str) -> str:
 
 
 def parse_date(text: str) -> str | None:
-    """The first date stated in `text` as YYYY-MM-DD, or None."""
+    """The first valid date stated in `text` as YYYY-MM-DD, or None."""
+    found: list[tuple[int, str]] = []
     for pattern, order in _DATE_PATTERNS:
-        m = pattern.search(text)
-        if not m:
-            continue
-        parts = dict(zip(order, m.groups(), strict=True))
-        month = int(parts["m"]) if "m" in parts else _MONTHS[parts["M"].lower()]
-        year, day = int(parts["y"]), int(parts["d"])
-        if 1 <= month <= 12 and 1 <= day <= 31 and 1900 <= year <= 2100:
-            return f"{year:04d}-{month:02d}-{day:02d}"
-    return None
+        for m in pattern.finditer(text):
+            parts = dict(zip(order, m.groups(), strict=True))
+            month = int(parts["m"]) if "m" in parts else _MONTHS[parts["M"].lower()]
+            try:
+                day = datetime.date(int(parts["y"]), month, int(parts["d"]))
+            except ValueError:
+                continue
+            if 1900 <= day.year <= 2100:
+                found.append((m.start(), day.isoformat()))
+                break
+    return min(found)[1] if found else None
 
 
 def load_document(path: Path) -> Document:

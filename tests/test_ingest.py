@@ -81,12 +81,6 @@ def test_every_encoding_of_a_file_gives_the_same_document_text(tmp_path: Path) -
     assert texts == {RU}
 
 
-@pytest.mark.xfail(
-    reason="rag/ingest.py decode_bytes detects BOM-less UTF-16 by counting NUL bytes (> 20 in "
-    "the first 200), but Cyrillic code units are 0x04xx, so only spaces and ASCII give NULs "
-    "and Kazakh/Russian UTF-16-LE without a BOM falls through to charset_normalizer: mojibake",
-    strict=True,
-)
 def test_utf16_without_bom_cyrillic_text_is_detected() -> None:
     assert decode_bytes(KK.encode("utf-16-le")) == KK
 
@@ -399,20 +393,9 @@ def test_parse_date(text: str, expected: str | None) -> None:
     assert parse_date(text) == expected
 
 
-@pytest.mark.xfail(
-    reason="rag/ingest.py parse_date returns the first *pattern* that matches, not the "
-    "first date in the text: a dd.mm.yyyy date later in the text beats an earlier "
-    "'20 декабря 2022 г.'",
-    strict=True,
-)
 def test_parse_date_returns_the_first_date_in_the_text() -> None:
     assert parse_date("Опубликовано 20 декабря 2022 г., обновлено 01.01.2023") == "2022-12-20"
 
 
-@pytest.mark.xfail(
-    reason="rag/ingest.py parse_date only checks day <= 31, so '31.02.2022' gives the "
-    "impossible date '2022-02-31'",
-    strict=True,
-)
 def test_parse_date_rejects_impossible_calendar_dates() -> None:
     assert parse_date("31.02.2022") is None

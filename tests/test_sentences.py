@@ -161,12 +161,6 @@ def test_sample_documents_split_into_exact_spans(name: str) -> None:
         ) in sentences
 
 
-@pytest.mark.xfail(
-    reason="rag/sentences.py: the word before the dot is captured as 'т.е' (with its inner "
-    "dot), and ABBREVIATIONS has 'т.б' but no 'т.е', so 'т.е.' before a capitalised word "
-    "ends the sentence although the module docstring lists `т.е.` as a known abbreviation",
-    strict=True,
-)
 def test_te_abbreviation_before_a_capital_does_not_split() -> None:
     text = "Форум стал площадкой для соседей, т.е. Казахстана и России. Далее текст."
     assert split(text) == [
