@@ -15,6 +15,7 @@ import shutil
 import struct
 import tempfile
 import threading
+import warnings
 from collections.abc import Sequence
 from importlib import metadata, resources
 from pathlib import Path
@@ -291,7 +292,8 @@ def _export_fp32(hf_dir: Path, out: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".fp32.", suffix=".onnx", dir=out.parent)
     os.close(fd)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # legacy-exporter deprecation, tracer notes
             torch.onnx.export(
                 Encoder(model), (ids, (ids != 1).long()), tmp, dynamo=False, opset_version=17,
                 input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
