@@ -248,5 +248,24 @@ def eval_(
         click.echo(f"all gates in {gate_file} passed", err=True)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=7860, show_default=True, type=int)
+@click.option("--index-dir", type=click.Path(path_type=Path), help=INDEX_DIR_HELP)
+@click.option("--docs", type=click.Path(path_type=Path), multiple=True, help="Folders to index and serve (repeatable).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, index_dir: Path | None, docs: tuple[Path, ...]) -> None:
+    """Open the chat page (indexing the documents first if needed).
+
+    \b
+    Example:
+      jauap serve --docs ~/docs/news --port 7860
+    """
+    from rag.web import serve as serve_page
+
+    settings = _settings(ctx).with_(index_dir=index_dir)
+    serve_page(settings, host=host, port=port, docs=list(docs) or None)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

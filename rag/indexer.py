@@ -70,7 +70,11 @@ def embed_missing(
     batch: int = 64,
 ) -> np.ndarray:
     """Vectors for `texts`, reusing `known` by content key and embedding the rest."""
-    todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+    # Length order keeps texts of similar size in one batch: far less padding.
+    todo = sorted(
+        {k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items(),
+        key=lambda kv: (len(kv[1]), kv[0]),
+    )
     bar = _tqdm_progress(len(todo), label) if todo and progress is None else None
     started = time.perf_counter()
     for i in range(0, len(todo), batch):

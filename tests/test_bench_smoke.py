@@ -59,7 +59,8 @@ def test_query_latency_tiny(bench, fake_env) -> None:
     assert set(out["per_size"]) == {"150", "400"}
     for res in out["per_size"].values():
         assert res["ann"] == "flat"
-        for part in ("search_ms", "embed_ms", "dense_ms", "bm25_ms"):
+        for part in ("search_ms", "embed_ms", "search_without_embed_ms", "dense_ms", "bm25_ms",
+                     "rest_ms"):
             s = res[part]
             assert s["n"] == 12
             assert 0 <= s["p50"] <= s["p95"] <= s["max"]

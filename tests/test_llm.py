@@ -316,42 +316,31 @@ def test_llama_cpp_plain_completion_for_gemma3_base(gemma3: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def llama_server(smollm2: str) -> Iterator[tuple[str, str]]:
-    """A real `python -m llama_cpp.server` on a free 127.0.0.1 port: (base_url, model id)."""
+def llama_server(
+    smollm2: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """A real `python -m llama_cpp.server` on a free 127.0.0.1 port: (base_url, model id).
+    Its log (~200 KB while loading) goes to a file: a pipe nobody reads would block it."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            smollm2,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--n_threads",
-            "2",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", smollm2, "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace")[-800:] if proc.stderr else ""
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {err}")
+                tail = log_path.read_text(errors="replace")[-800:]
+                pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {tail}")
             try:
                 with urllib.request.urlopen(f"{base}/models", timeout=2) as resp:
                     model_id = json.load(resp)["data"][0]["id"]
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.fail("llama_cpp.server did not answer /v1/models within 90 s")
+                    pytest.fail("llama_cpp.server did not answer /v1/models within 60 s")
                 time.sleep(0.3)
         yield base, model_id
     finally:

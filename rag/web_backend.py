@@ -1,0 +1,376 @@
+"""The chat page's backend: one index and retriever shared by all sessions, uploads and
+re-indexing. Built only on the library's public functions (engine, store, ingest).
+
+Sessions read `Backend.retriever()` once per question; re-indexing builds the new
+retriever aside under a lock and swaps the reference, so a question in flight finishes
+on the index it started with."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+import unicodedata
+import urllib.parse
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag import store
+from rag.answer import Assistant, make_generator
+from rag.config import Settings
+from rag.embed import get_embedder
+from rag.engine import build_index
+from rag.errors import ConfigError, IndexMismatchError, InputError, JauapError
+from rag.indexer import IndexReport
+from rag.ingest import SUPPORTED, load_document
+from rag.protocols import Embedder
+from rag.retrieve import HybridRetriever
+from rag.web_text import UPLOAD_LIMIT_MB
+
+log = logging.getLogger("jauap.web")
+Progress = Callable[[float, str], None]
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
+
+
+class NotReadyError(JauapError):
+    """The index is still being built."""
+
+
+class UploadError(JauapError):
+    """A rejected upload; `key`/`values` give the page's translated message."""
+
+    def __init__(self, key: str, message: str, **values: object) -> None:
+        super().__init__(message)
+        self.key, self.values = key, values
+
+
+def safe_filename(name: str) -> str:
+    """A file name that stays inside the uploads folder: the last path component only
+    (both / and \\ count as separators), no control or reserved characters, no leading
+    dots (no hidden files, no `..`). Letters of any script are kept."""
+    # browsers send " CR LF in multipart file names as %22 %0D %0A (HTML spec)
+    name = re.sub(r"%0[AD]", " ", str(name).replace("%22", '"'), flags=re.I)
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").split("/")[-1]
+    name = _UNSAFE.sub("", name)
+    name = re.sub(r"\s+", " ", name).strip().lstrip(".").strip()
+    if len(name) > 150:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 150 - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else name[:150]
+    if not name or set(name) <= {"."}:
+        raise UploadError("bad_type", f"{name!r} is not a usable file name", name=name or "?")
+    return name
+
+
+def public_url(url: str | None) -> str:
+    """A base URL without any user:password@ part (what the page may show)."""
+    if not url:
+        return ""
+    parts = urllib.parse.urlsplit(url.strip())
+    if not parts.hostname:
+        return ""
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def available_generators(settings: Settings) -> list[str]:
+    """extractive always; llama-cpp when llama_cpp imports and a GGUF is configured or
+    bundled; openai when a base URL is configured."""
+    names = ["extractive"]
+    try:
+        make_generator("llama-cpp", settings)  # cheap: the model loads on first use
+        names.append("llama-cpp")
+    except Exception:  # noqa: BLE001 - missing package, missing model: just not offered
+        pass
+    if settings.openai_base_url:
+        names.append("openai")
+    return names
+
+
+class SafeRetriever(HybridRetriever):
+    """HybridRetriever whose query-vector memo may be used from several threads."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memo_lock = threading.Lock()
+
+    def query_vector(self, text: str) -> np.ndarray:
+        with self._memo_lock:
+            vec = self._memo.get(text)
+        if vec is None:
+            vec = self.embedder.embed_queries([text])[0]
+            with self._memo_lock:
+                self._memo[text] = vec
+                while len(self._memo) > 64:
+                    self._memo.popitem(last=False)
+        return vec
+
+
+@dataclass
+class Status:
+    state: str = "starting"  # starting | indexing | ready | error
+    fraction: float = 0.0
+    message: str = ""
+    documents: int = 0
+    chunks: int = 0
+    error: str = ""
+
+
+class _ConsoleProgress:
+    """Indexer progress → a few lines on stderr and the page's status."""
+
+    def __init__(self, status: Status, extra: Progress | None) -> None:
+        self.status, self.extra, self.last = status, extra, ("", -1)
+
+    def __call__(self, fraction: float, message: str) -> None:
+        self.status.fraction, self.status.message = fraction, message
+        key = (message.split(" ")[0], int(fraction * 10))
+        if key != self.last:
+            self.last = key
+            print(f"jauap: embedding {message} ({fraction:.0%})", file=sys.stderr, flush=True)
+        if self.extra is not None:
+            self.extra(fraction, message)
+
+
+class Backend:
+    """Index, retriever and generators shared by every session of one page."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.status = Status()
+        self._embedder = embedder
+        self._retriever: SafeRetriever | None = None
+        self._index_lock = threading.Lock()
+        self._embedder_lock = threading.Lock()
+        self._generators: dict[tuple, object | None] = {}
+        self._generators_lock = threading.Lock()
+
+    # --- index -----------------------------------------------------------------------
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.settings.index_dir / "uploads"
+
+    def embedder(self) -> Embedder:
+        with self._embedder_lock:
+            if self._embedder is None:
+                self.status.message = "loading the embedding model"
+                self._embedder = get_embedder(self.settings.embedder)
+            return self._embedder
+
+    def doc_paths(self) -> list[Path]:
+        """The configured documents plus the uploads folder (when it holds files)."""
+        paths = list(self.settings.docs)
+        up = self.uploads_dir
+        if up.is_dir() and any(p.is_file() and not p.name.startswith(".") for p in up.iterdir()):
+            paths.append(up)
+        return paths
+
+    def reindex(self, progress: Progress | None = None, rebuild: bool = False) -> IndexReport:
+        """Bring the index up to date with the documents, then swap in a new retriever."""
+        with self._index_lock:
+            st = self.status
+            st.state, st.fraction, st.error = "indexing", 0.0, ""
+            try:
+                embedder = self.embedder()
+                st.message = "reading documents"
+                paths = self.doc_paths()
+                print(
+                    f"jauap: indexing {', '.join(map(str, paths))} → {self.settings.index_dir}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                report = build_index(
+                    self.settings,
+                    paths,
+                    rebuild=rebuild,
+                    embedder=embedder,
+                    progress=_ConsoleProgress(st, progress),
+                )
+                self._load(embedder)
+            except JauapError as exc:
+                st.error = str(exc)
+                st.state = "ready" if self._retriever is not None else "error"
+                raise
+            except Exception as exc:
+                st.error = f"{type(exc).__name__}: {exc}"
+                st.state = "ready" if self._retriever is not None else "error"
+                raise
+            for line in report.skipped:
+                print(f"jauap: skipped {line}", file=sys.stderr, flush=True)
+            print(
+                f"jauap: index ready: {report.documents} documents, {report.chunks} chunks "
+                f"({report.new} new, {report.changed} changed, {report.removed} removed) "
+                f"in {report.seconds:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            return report
+
+    def _load(self, embedder: Embedder) -> None:
+        data = store.load(self.settings.index_dir)
+        store.check_compatible(
+            data.manifest, embedder.name, embedder.fingerprint(), self.settings.index_dir
+        )
+        self._retriever = SafeRetriever(data, embedder)  # the atomic swap
+        st = self.status
+        st.documents, st.chunks = len(data.docs), len(data.chunks)
+        st.state, st.fraction, st.message = "ready", 1.0, ""
+
+    def index_on_start(self) -> None:
+        """What the server does first: index (incrementally), rebuilding an index made
+        by another embedder; on failure keep an older usable index if there is one."""
+        started = time.perf_counter()
+        try:
+            try:
+                self.reindex()
+            except IndexMismatchError as exc:
+                print(f"jauap: {exc}\njauap: rebuilding the index", file=sys.stderr, flush=True)
+                self.reindex(rebuild=True)
+        except Exception as exc:  # noqa: BLE001 - reported on the page and the console
+            print(f"jauap: indexing failed: {exc}", file=sys.stderr, flush=True)
+            if not isinstance(exc, JauapError):
+                log.exception("indexing failed")
+            if self._retriever is None and store.exists(self.settings.index_dir):
+                try:
+                    self._load(self.embedder())
+                    self.status.error = str(exc)
+                except Exception:  # noqa: BLE001
+                    self.status.state = "error"
+            return
+        print(f"jauap: ready in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.index_on_start, name="jauap-index", daemon=True)
+        thread.start()
+        return thread
+
+    def retriever(self) -> SafeRetriever:
+        retriever = self._retriever
+        if retriever is None:
+            if self.status.state == "error":
+                raise JauapError(f"no index: {self.status.error}")
+            raise NotReadyError(f"the index is still being built ({self.status.fraction:.0%})")
+        return retriever
+
+    @property
+    def docs(self) -> Mapping[str, Any]:
+        retriever = self._retriever
+        return retriever.data.docs if retriever is not None else {}
+
+    def is_upload(self, source: str | Path) -> bool:
+        try:
+            return Path(source).resolve().parent == self.uploads_dir.resolve()
+        except OSError:
+            return False
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The indexed documents for the page's table."""
+        retriever = self._retriever
+        if retriever is None:
+            return []
+        counts: dict[str, int] = {}
+        for chunk in retriever.data.chunks:
+            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
+        rows = [
+            {
+                "title": d.title,
+                "file": Path(d.source).name,
+                "lang": d.lang,
+                "chunks": counts.get(d.doc_id, 0),
+                "date": d.date or "",
+                "source": d.source,
+                "upload": self.is_upload(d.source),
+            }
+            for d in retriever.data.docs.values()
+        ]
+        return sorted(rows, key=lambda r: (r["upload"], r["file"].lower()))
+
+    # --- answering -------------------------------------------------------------------
+
+    def generator(self, name: str, base_url: str | None = None, model: str | None = None) -> Any:
+        """The generator called `name` (None = extractive), cached: a GGUF loads once.
+
+        The API key from the environment goes only to the configured OPENAI_BASE_URL:
+        a base URL typed into the page gets no key, so nobody can make the server send
+        the key to a host of their choosing."""
+        name = name or "extractive"
+        configured = self.settings.openai_base_url
+        base_url = (base_url or "").strip() or configured
+        if base_url and base_url == public_url(configured):
+            base_url = configured  # the configured one, with its userinfo
+        api_key = self.settings.openai_api_key if base_url == configured else None
+        model = (model or "").strip() or self.settings.openai_model
+        key = (name, base_url, model)
+        with self._generators_lock:
+            if key not in self._generators:
+                settings = replace(
+                    self.settings,
+                    openai_base_url=base_url,
+                    openai_model=model,
+                    openai_api_key=api_key,
+                )
+                self._generators[key] = make_generator(name, settings)
+            return self._generators[key]
+
+    def assistant(
+        self,
+        generator: str = "extractive",
+        k: int = 5,
+        base_url: str | None = None,
+        model: str | None = None,
+    ) -> Assistant:
+        try:
+            k = int(k)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"k must be a whole number, got {k!r}") from exc
+        return Assistant(self.retriever(), self.generator(generator, base_url, model), k=k)
+
+    # --- uploads ---------------------------------------------------------------------
+
+    def save_upload(self, src: Path, original_name: str) -> Path:
+        """Check one uploaded file and copy it into the uploads folder."""
+        name = safe_filename(original_name)
+        if Path(name).suffix.lower() not in SUPPORTED:
+            raise UploadError("bad_type", f"{name}: unsupported file type", name=name)
+        size = os.path.getsize(src)
+        if size > UPLOAD_LIMIT_MB * 1024 * 1024:
+            raise UploadError(
+                "too_large",
+                f"{name} is larger than {UPLOAD_LIMIT_MB} MB",
+                name=name,
+                mb=UPLOAD_LIMIT_MB,
+            )
+        up = self.uploads_dir
+        up.mkdir(parents=True, exist_ok=True)
+        dest = up / name
+        if dest.resolve().parent != up.resolve():  # belt and braces after safe_filename
+            raise UploadError("bad_type", f"{name!r} is not a usable file name", name=name)
+        tmp = up / f".part-{os.getpid()}-{threading.get_ident()}{dest.suffix}"
+        shutil.copyfile(src, tmp)
+        try:
+            load_document(tmp)  # unreadable or empty files are refused now, not skipped later
+        except InputError as exc:
+            tmp.unlink(missing_ok=True)
+            msg = str(exc).replace(str(tmp), name)
+            raise UploadError("unreadable", msg, name=name, msg=msg) from exc
+        os.replace(tmp, dest)
+        return dest
+
+    def remove_upload(self, source: str, progress: Progress | None = None) -> str:
+        """Delete an uploaded file and re-index; configured documents are refused."""
+        path = Path(source)
+        if not self.is_upload(path) or not path.is_file():
+            raise UploadError("cannot_remove", f"{path.name} can't be removed here", name=path.name)
+        path.unlink()
+        self.reindex(progress)
+        return path.name

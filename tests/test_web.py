@@ -1,0 +1,370 @@
+"""The chat page without a browser: file names, escaping, [n] links, the /ask API,
+uploads with re-indexing, per-session history. Fake embedder: fast and offline."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+
+from rag import answer as answer_mod  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.web import WebApp, build_app  # noqa: E402
+from rag.web_backend import Backend, UploadError, safe_filename  # noqa: E402
+from rag.web_render import esc, linkify, render_answer, render_card, render_panel  # noqa: E402
+
+ASK_KEYS = {
+    "question", "answer", "language", "refused", "citations", "generator", "timings",
+    "supported_share", "unsupported", "sources", "standalone_question", "fallback",
+}
+CITATION_KEYS = {
+    "n", "doc_id", "source", "title", "date", "lang", "chunk_id", "quote", "start", "end",
+    "passage", "passage_start",
+}
+EVIL = "Hostile page <script>alert(1)</script> and <img src=x onerror=alert(2)> quokka zebu."
+FESTIVAL = "Zanzibarite quokka festival was held in Aktau in 2024 by Serik Aliev."
+
+
+def run(gen):
+    """Exhaust a respond() generator; return its last yield."""
+    last = None
+    for last in gen:  # noqa: B007
+        pass
+    return last
+
+
+@pytest.fixture()
+def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WebApp:
+    monkeypatch.setattr("rag.web.REVEAL_SECONDS", 0.0)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "forum.txt").write_text(
+        "Media forum in Almaty\n\nThe second media forum was held in Almaty in September 2025. "
+        "The forum was opened by the press secretary of the President.\n",
+        encoding="utf-8",
+    )
+    (docs / "evil.html").write_text(
+        f"<html><head><title>Evil &lt;b&gt;doc</title></head><body><p>{EVIL}</p></body></html>",
+        encoding="utf-8",
+    )
+    (docs / "evil.txt").write_text(f"Evil text doc\n\n{EVIL}\n", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", docs=(docs,), embedder="fake")
+    backend = Backend(settings)
+    backend.reindex()
+    return WebApp(backend)
+
+
+# --- file names ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\x.txt", "x.txt"),
+        ("..\\..\\windows\\system.ini", "system.ini"),
+        (".hidden.md", "hidden.md"),
+        ("/abs/path/report.pdf", "report.pdf"),
+        ("Жаңа толқын фестивалі.txt", "Жаңа толқын фестивалі.txt"),
+        ("Отчёт 2024 «итоги».docx", "Отчёт 2024 «итоги».docx"),
+        ("a\x00b<c>:d.txt", "abcd.txt"),
+    ],
+)
+def test_safe_filename(raw: str, expected: str) -> None:
+    assert safe_filename(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["..", "../..", ".", "", "/", "...", "dir/.."])
+def test_safe_filename_rejects_empty_names(raw: str) -> None:
+    with pytest.raises(UploadError):
+        safe_filename(raw)
+
+
+def test_uploads_cannot_escape_the_upload_folder(web: WebApp, tmp_path: Path) -> None:
+    src = tmp_path / "x.txt"
+    src.write_text("Escape attempt text about ponies.", encoding="utf-8")
+    for name in ("../../escape.txt", "..\\..\\escape.txt", "../index/CURRENT.txt"):
+        dest = web.backend.save_upload(src, name)
+        assert dest.parent.resolve() == web.backend.uploads_dir.resolve()
+    assert not (tmp_path / "escape.txt").exists()
+    with pytest.raises(UploadError) as err:
+        web.backend.save_upload(src, "../../etc/passwd")  # no extension: refused
+    assert err.value.key == "bad_type"
+
+
+# --- escaping and links -------------------------------------------------------------
+
+
+def test_linkify() -> None:
+    html = linkify("Forum [1] and [2, 3]. Not [x] or [ 4 ].", 7)
+    assert '<a class="jauap-cite" href="#src-7-1">[1]</a>' in html
+    assert 'href="#src-7-2">[2]</a><a class="jauap-cite" href="#src-7-3">[3]</a>' in html
+    assert "[x]" in html and "[ 4 ]" in html
+
+
+def test_esc_neutralises_markup_and_markdown() -> None:
+    out = esc('<script>alert("x")</script> $x$ {{value}} ${1+1} **b** `c`')
+    for bad in ("<", ">", '"', "$", "{", "}", "*", "`"):
+        assert bad not in out
+    assert "&lt;script&gt;" in out
+
+
+def test_source_card_escapes_document_text() -> None:
+    doc_text = f"Title\n\n{EVIL}"
+    start = doc_text.index("<script>")
+    citation = {
+        "n": 1, "doc_id": "d", "source": "/x/<b>evil</b>.txt", "title": "<i>T</i>",
+        "date": None, "lang": "en", "chunk_id": "c", "quote": doc_text[start:start + 25],
+        "start": start, "end": start + 25, "passage": doc_text, "passage_start": 0,
+    }
+    html = render_card(1, 0, citation, "en", doc_text)
+    assert "<script" not in html and "<img" not in html and "<i>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<mark>&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the quote is highlighted
+    assert 'id="src-0-1"' in html and "<details>" in html
+
+
+def test_chat_escapes_hostile_document_end_to_end(web: WebApp) -> None:
+    messages, panel, turns, _ = run(
+        web.respond("Hostile page script alert and img quokka zebu?", [], ui_lang="en")
+    )
+    answer = turns[-1]["answer"]
+    assert answer is not None
+    sources = answer["citations"] or answer["sources"]
+    assert any("evil" in s["source"] for s in sources)
+    for html in [panel] + [m["content"] for m in messages]:
+        assert "<script" not in html.lower() and "<img" not in html.lower()
+    assert "&lt;script&gt;" in panel
+
+
+def test_unsupported_and_refusal_rendering() -> None:
+    ans = {"answer": "It rained [1]. Cats fly.", "refused": False, "unsupported": ["Cats fly."],
+           "citations": [], "fallback": "openai failed (HTTP 500); showing the extractive answer"}
+    html = render_answer(ans, 2, "en")
+    assert 'href="#src-2-1"' in html and "jauap-unsupported" in html and "⚠" in html
+    assert "Cats fly." in html and "jauap-note" in html
+    refusal = {"answer": "The documents don't say.", "refused": True, "citations": [],
+               "sources": [{"rank": 1, "doc_id": "d", "source": "/a/b.txt", "title": "B",
+                            "date": None, "lang": "en", "text": "<b>close</b>"}]}
+    assert "jauap-refusal" in render_answer(refusal, 0, "en")
+    panel = render_panel([{"question": "q", "answer": refusal}], "en", {})
+    assert 'id="src-0-1"' in panel and "&lt;b&gt;close" in panel and "Closest" in panel
+
+
+# --- answering ----------------------------------------------------------------------
+
+
+def test_api_returns_the_ask_json_shape(web: WebApp) -> None:
+    record = web.api_ask("The second media forum was held in Almaty in September 2025.")
+    assert set(record) == ASK_KEYS
+    assert not record["refused"] and record["citations"]
+    assert set(record["citations"][0]) == CITATION_KEYS
+    assert record["citations"][0]["source"].endswith("forum.txt")
+    json.dumps(record, ensure_ascii=False)  # plain JSON
+    with pytest.raises(gr.Error):
+        web.api_ask("   ")
+    with pytest.raises(gr.Error):
+        web.api_ask("q", "no-such-generator")
+
+
+def test_answer_streams_progressively_and_links_cards(
+    web: WebApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rag.web.REVEAL_SECONDS", 0.2)
+    outputs = list(web.respond("The second media forum was held in Almaty in September 2025.",
+                               [], ui_lang="en"))
+    assert len(outputs) > 3  # question shown, words revealed, final
+    final_messages, panel, turns, _ = outputs[-1]
+    bubble = final_messages[-1]["content"]
+    assert 'class="jauap-cite" href="#src-0-1">[1]</a>' in bubble
+    assert 'id="src-0-1"' in panel and "forum.txt" in panel and "<mark>" in panel
+    assert outputs[0][3] == ""  # the question box is cleared
+
+
+def test_sessions_keep_separate_histories(web: WebApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple] = []
+    original = answer_mod.Assistant.ask
+
+    def spy(self, question, history=()):  # noqa: ANN001, ANN202
+        seen.append((question, list(history)))
+        return original(self, question, history)
+
+    monkeypatch.setattr(answer_mod.Assistant, "ask", spy)
+    state_a: list = []
+    state_b: list = []
+    _, _, state_a, _ = run(web.respond("When was the media forum held in Almaty?", state_a))
+    _, _, state_b, _ = run(web.respond("Who opened the forum?", state_b))
+    _, _, state_a, _ = run(web.respond("And who opened it?", state_a))
+    assert [t["question"] for t in state_a] == [
+        "When was the media forum held in Almaty?", "And who opened it?"]
+    assert [t["question"] for t in state_b] == ["Who opened the forum?"]
+    assert seen[1][1] == []  # session B saw no history from session A
+    assert [q for q, _ in seen[2][1]] == ["When was the media forum held in Almaty?"]
+
+
+def test_errors_show_as_messages_not_tracebacks(tmp_path: Path) -> None:
+    settings = Settings(index_dir=tmp_path / "index", docs=(tmp_path,), embedder="fake")
+    app = WebApp(Backend(settings))  # never indexed: not ready
+    messages, _, turns, _ = run(app.respond("Anything?", [], ui_lang="ru"))
+    assert "Индекс ещё строится" in messages[-1]["content"]
+    assert "Traceback" not in messages[-1]["content"]
+    assert turns[-1]["error"]
+
+
+def test_bad_generator_settings_are_reported(web: WebApp) -> None:
+    messages, _, turns, _ = run(web.respond("Forum?", [], generator="openai", ui_lang="en"))
+    assert "jauap-error" in messages[-1]["content"] and "base URL" in messages[-1]["content"]
+
+
+# --- documents ----------------------------------------------------------------------
+
+
+def test_upload_reindexes_and_the_next_question_cites_it(web: WebApp, tmp_path: Path) -> None:
+    src = tmp_path / "incoming" / "Жаңа толқын.txt"
+    src.parent.mkdir()
+    src.write_text(f"Festival news\n\n{FESTIVAL}\n", encoding="utf-8")
+    status, cleared, _, table, _ = web.upload([str(src)], "en")
+    assert "Жаңа толқын.txt" in status and cleared is None
+    assert "Жаңа толқын.txt" in list(table.iloc[:, 1])
+    assert (web.backend.uploads_dir / "Жаңа толқын.txt").is_file()
+    record = web.api_ask(FESTIVAL)
+    assert record["citations"] and record["citations"][0]["source"].endswith("Жаңа толқын.txt")
+    # remove it again: the index forgets it
+    up_source = str(web.backend.uploads_dir / "Жаңа толқын.txt")
+    msg, *_ = web.remove(up_source, "en")
+    assert "Removed" in msg
+    assert not any(d["upload"] for d in web.backend.documents())
+
+
+def test_upload_rejections(web: WebApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exe = tmp_path / "tool.exe"
+    exe.write_bytes(b"MZ...")
+    status, *_ = web.upload([str(exe)], "en")
+    assert "unsupported file type" in status
+    empty = tmp_path / "empty.txt"
+    empty.write_text("   \n", encoding="utf-8")
+    status, *_ = web.upload([str(empty)], "kk")
+    assert "оқылмады" in status and not (web.backend.uploads_dir / "empty.txt").exists()
+    big = tmp_path / "big.txt"
+    big.write_text("word " * 1000, encoding="utf-8")
+    monkeypatch.setattr("rag.web_backend.UPLOAD_LIMIT_MB", 0.001)
+    status, *_ = web.upload([str(big)], "en")
+    assert "larger than" in status
+    status, *_ = web.upload(None, "en")
+    assert "Choose a file" in status
+
+
+def test_configured_documents_cannot_be_removed(web: WebApp) -> None:
+    configured = next(d for d in web.backend.documents() if not d["upload"])
+    msg, *_ = web.remove(configured["source"], "en")
+    assert "be removed here" in msg
+    assert Path(configured["source"]).is_file()
+    msg, *_ = web.remove("/etc/passwd", "en")
+    assert "be removed here" in msg
+
+
+# --- the app ------------------------------------------------------------------------
+
+
+def test_build_app_exposes_the_api_and_hides_the_key(tmp_path: Path) -> None:
+    secret = "sk-test-NEVER-SHOW-4242"
+    settings = Settings(index_dir=tmp_path / "i", docs=(tmp_path,), embedder="fake",
+                        openai_base_url="http://user:pw@127.0.0.1:9/v1", openai_model="m",
+                        openai_api_key=secret)
+    demo = build_app(settings, start=False)
+    names = {fn.api_name for fn in demo.fns.values()}
+    assert {"ask", "status"} <= names
+    config = json.dumps(demo.get_config_file(), default=str)
+    assert secret not in config and "user:pw" not in config
+    assert "http://127.0.0.1:9/v1" in config  # the URL without credentials is shown
+    assert "openai" in config
+
+
+# --- an LLM generator behind a local OpenAI-compatible stub ---------------------------
+
+
+auth_log: list[str | None] = []
+
+
+@pytest.fixture()
+def llm_stub() -> Iterator[str]:
+    """Streams "The second media forum was held in Almaty [1]." as server-sent events."""
+    pieces = ["The second media forum ", "was held ", "in Almaty in September 2025 [1]."]
+    body = "".join(
+        f"data: {json.dumps({'choices': [{'delta': {'content': p}}]})}\n\n" for p in pieces
+    ) + 'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            auth_log.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for chunk in body.split("\n\n"):
+                if chunk:
+                    self.wfile.write((chunk + "\n\n").encode())
+                    self.wfile.flush()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+
+
+def test_llm_answer_streams_partials(web: WebApp, llm_stub: str) -> None:
+    outputs = list(web.respond("When was the media forum held in Almaty?", [],
+                               generator="openai", base_url=llm_stub, model="stub", ui_lang="en"))
+    partial_bubbles = [o[0][-1]["content"] for o in outputs[1:-1]]
+    assert any("▍" in b and "was held" not in b for b in partial_bubbles)  # arrives in pieces
+    messages, panel, turns, _ = outputs[-1]
+    answer = turns[-1]["answer"]
+    assert answer["generator"] == "openai" and answer["citations"] and not answer["fallback"]
+    assert 'href="#src-0-1"' in messages[-1]["content"] and 'id="src-0-1"' in panel
+
+
+def test_llm_backend_down_falls_back_with_a_note(web: WebApp) -> None:
+    port = _closed_port()
+    messages, _, turns, _ = run(web.respond(
+        "The second media forum was held in Almaty in September 2025.", [],
+        generator="openai", base_url=f"http://127.0.0.1:{port}/v1", model="m", ui_lang="en"))
+    answer = turns[-1]["answer"]
+    assert answer["fallback"] and "unreachable" in answer["fallback"]
+    assert "jauap-note" in messages[-1]["content"] and "Traceback" not in messages[-1]["content"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_api_key_goes_only_to_the_configured_server(tmp_path: Path, llm_stub: str) -> None:
+    secret = "sk-test-NEVER-SEND-ELSEWHERE"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("The media forum was held in Almaty in 2025.", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "i", docs=(docs,), embedder="fake",
+                        openai_base_url=llm_stub, openai_model="stub", openai_api_key=secret)
+    backend = Backend(settings)
+    backend.reindex()
+    app = WebApp(backend)
+    auth_log.clear()
+    run(app.respond("When was the forum?", [], generator="openai", base_url=llm_stub))
+    # the same stub typed with another spelling counts as another server: no key
+    other = llm_stub.replace("127.0.0.1", "localhost")
+    run(app.respond("When was the forum?", [], generator="openai", base_url=other, model="x"))
+    assert auth_log == [f"Bearer {secret}", None]
