@@ -169,31 +169,23 @@ class LlamaCppGenerator:
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """Yield the answer in pieces; GeneratorError if the model fails."""
         llm = self._model()
+        chat = bool(llm.metadata.get("tokenizer.chat_template"))
+        opts = {"stream": True, "max_tokens": self.max_tokens, "temperature": self.temperature}
         with self._lock:
             try:
-                if llm.metadata.get("tokenizer.chat_template"):
-                    chunks = llm.create_chat_completion(
-                        messages=messages,
-                        stream=True,
-                        max_tokens=self.max_tokens,
-                        temperature=self.temperature,
-                    )
-                    for chunk in chunks:
-                        piece = chunk["choices"][0].get("delta", {}).get("content")
-                        if piece:
-                            yield piece
+                if chat:
+                    chunks = llm.create_chat_completion(messages=messages, **opts)
                 else:
                     chunks = llm.create_completion(
-                        self.render_plain(messages),
-                        stream=True,
-                        stop=_PLAIN_STOPS,
-                        max_tokens=self.max_tokens,
-                        temperature=self.temperature,
+                        self.render_plain(messages), stop=_PLAIN_STOPS, **opts
                     )
-                    for chunk in chunks:
-                        piece = chunk["choices"][0].get("text")
-                        if piece:
-                            yield piece
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    piece = (
+                        (choice.get("delta") or {}).get("content") if chat else choice.get("text")
+                    )
+                    if piece:
+                        yield piece
             except Exception as exc:  # llama_cpp raises ValueError, RuntimeError, jinja2 errors…
                 raise GeneratorError(f"llama-cpp failed: {_one_line(exc)}") from exc
 

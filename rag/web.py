@@ -129,12 +129,13 @@ class WebApp:
 
     def api_ask(self, question: str, generator: str = "extractive", k: int = 5) -> dict:
         """The `jauap ask --json` record for `question` (no history)."""
+        generator = generator or "extractive"
         try:
             if generator not in GENERATOR_NAMES:
                 raise JauapError(
                     f"unknown generator {generator!r}: use one of " + ", ".join(GENERATOR_NAMES)
                 )
-            return self.backend.assistant(generator or "extractive", int(k)).ask(question).to_dict()
+            return self.backend.assistant(generator, int(k)).ask(question).to_dict()
         except JauapError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:
@@ -147,7 +148,7 @@ class WebApp:
         st = self.backend.status
         return {
             "state": st.state,
-            "ready": self.backend._retriever is not None,
+            "ready": self.backend.ready,
             "documents": st.documents,
             "chunks": st.chunks,
             "progress": round(st.fraction, 3),
@@ -304,7 +305,7 @@ def build_app(settings: Settings, backend: Backend | None = None, start: bool = 
             backend.start()
     app = WebApp(backend)
     generators = available_generators(settings)
-    with gr.Blocks(title="jauap") as demo:
+    with gr.Blocks(title="jauap", delete_cache=(3600, 3600)) as demo:  # uploads' temp copies
         layout(
             demo,
             app,
@@ -346,15 +347,33 @@ def serve(
     for path in settings.docs:
         if not Path(path).exists():
             raise JauapError(f"no such file or folder: {path}")
+    _check_port(host, port)
     demo = build_app(settings)
     print(f"jauap: serving on http://{host}:{port} (index: {settings.index_dir})", flush=True)
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        inbrowser=open_browser,
-        show_error=False,
-        ssr_mode=False,
-        quiet=False,
-        footer_links=["api"],
-        **launch_kwargs(),
-    )
+    try:
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            inbrowser=open_browser,
+            show_error=False,
+            ssr_mode=False,
+            quiet=False,
+            footer_links=["api"],
+            **launch_kwargs(),
+        )
+    except OSError as exc:  # the port was taken in between
+        raise JauapError(f"cannot serve on {host}:{port}: {exc}") from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before indexing when the port is taken."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise JauapError(
+                f"cannot serve on {host}:{port} ({exc.strerror}): choose another --port"
+            ) from None

@@ -263,6 +263,10 @@ class Backend:
         return retriever
 
     @property
+    def ready(self) -> bool:
+        return self._retriever is not None
+
+    @property
     def docs(self) -> Mapping[str, Any]:
         retriever = self._retriever
         return retriever.data.docs if retriever is not None else {}

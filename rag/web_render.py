@@ -14,7 +14,7 @@ from typing import Any
 
 from rag.web_text import t
 
-MAX_DOC_CHARS = 200_000  # the "whole document" view of a huge upload is cut here
+MAX_DOC_CHARS = 100_000  # the "whole document" view of a huge upload is cut here
 PANEL_TURNS = 5  # source sections kept in the panel (newest first)
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _ENTITIES = str.maketrans(
@@ -178,7 +178,8 @@ def render_panel(turns: Sequence[Mapping[str, Any]], ui_lang: str, docs: Mapping
         return f'<div class="jauap-meta">{esc(t(ui_lang, "no_sources"))}</div>'
     parts = []
     for pos, (i, tr) in enumerate(reversed(answered[-PANEL_TURNS:])):
-        cards = render_turn_cards(i, tr["answer"], ui_lang, docs)
+        # whole documents only under the newest answer: keeps the panel light
+        cards = render_turn_cards(i, tr["answer"], ui_lang, docs if pos == 0 else {})
         question = f'<div class="jauap-turn-q">▸ {esc(tr["question"])}</div>'
         if pos == 0:
             parts.append(f'<div class="jauap-turn jauap-latest">{question}{cards}</div>')

