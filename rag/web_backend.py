@@ -16,13 +16,10 @@ import threading
 import time
 import unicodedata
 import urllib.parse
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from rag import store
 from rag.answer import Assistant, make_generator
@@ -95,26 +92,6 @@ def available_generators(settings: Settings) -> list[str]:
     return names
 
 
-class SafeRetriever(HybridRetriever):
-    """HybridRetriever whose query-vector memo may be used from several threads."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._memo_lock = threading.Lock()
-
-    def query_vector(self, text: str) -> np.ndarray:
-        with self._memo_lock:
-            vec = self._memo.get(text)
-        if vec is None:
-            vec = self.embedder.embed_queries([text])[0]
-            with self._memo_lock:
-                self._memo[text] = vec
-                while len(self._memo) > 64:
-                    self._memo.popitem(last=False)
-        return vec
-
-
 @dataclass
 class Status:
     state: str = "starting"  # starting | indexing | ready | error
@@ -148,7 +125,7 @@ class Backend:
         self.settings = settings
         self.status = Status()
         self._embedder = embedder
-        self._retriever: SafeRetriever | None = None
+        self._retriever: HybridRetriever | None = None
         self._index_lock = threading.Lock()
         self._embedder_lock = threading.Lock()
         self._generators: dict[tuple, object | None] = {}
@@ -221,7 +198,7 @@ class Backend:
         store.check_compatible(
             data.manifest, embedder.name, embedder.fingerprint(), self.settings.index_dir
         )
-        self._retriever = SafeRetriever(data, embedder)  # the atomic swap
+        self._retriever = HybridRetriever(data, embedder)  # the atomic swap
         st = self.status
         st.documents, st.chunks = len(data.docs), len(data.chunks)
         st.state, st.fraction, st.message = "ready", 1.0, ""
@@ -254,7 +231,7 @@ class Backend:
         thread.start()
         return thread
 
-    def retriever(self) -> SafeRetriever:
+    def retriever(self) -> HybridRetriever:
         retriever = self._retriever
         if retriever is None:
             if self.status.state == "error":
