@@ -9,6 +9,7 @@ language; passages in other languages get their dense rank in BM25's place.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from rag.store import IndexData
 from rag.types import Hit
 
 MODES = ("hybrid", "dense", "bm25")
+SAME_SCRIPT = {"kk": "ru", "ru": "kk"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class RetrievalSettings:
     rrf_k: int = 10
     bm25_same_lang: float = 2.0
     bm25_other_lang: float = 0.05
+    # Kazakh and Russian share the Cyrillic script: names and numbers match across them
+    # when the question is also tokenised the other language's way.
+    bm25_same_script: float = 1.0
     sentence_weight: float = 0.5
     rerank: bool = True
 
@@ -47,6 +52,13 @@ class RetrievalSettings:
             raise ConfigError(f"sentence_weight must be in 0..1, got {self.sentence_weight}")
 
 
+def entity_words(text: str) -> list[str]:
+    """Capitalised words after the first, and numbers: the words that mean the same in
+    Kazakh and Russian (names of people, places, organisations; dates)."""
+    words = re.findall(r"\w[\w-]*", text)
+    return [w for i, w in enumerate(words) if (i > 0 and w[0].isupper()) or w[0].isdigit()]
+
+
 class HybridRetriever:
     """Searches one loaded index with one embedder (the one that built it)."""
 
@@ -57,6 +69,7 @@ class HybridRetriever:
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         self._langs = np.array(data.chunk_langs)
+        self._present = set(data.chunk_langs)
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # the page answers several sessions at once
 
@@ -86,8 +99,22 @@ class HybridRetriever:
         scores, rows = self.data.ann.search(query_vec[None, :], min(n, len(self.data.chunks)))
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
+    def same_script(self, question: str, lang: str, n: int) -> list[tuple[int, float]]:
+        """BM25 over passages in the other Cyrillic language for the question's names and
+        numbers, tokenised as that language (Алматыдағы → алматы matches Russian Алматы)."""
+        other = SAME_SCRIPT.get(lang)
+        names = entity_words(question)
+        if other is None or other not in self._present or not names:
+            return []
+        hits = self.data.bm25.search(" ".join(names), other, n * 3)
+        return [(row, sc) for row, sc in hits if self._langs[row] == other][:n]
+
     def fuse(
-        self, dense: list[tuple[int, float]], bm25: list[tuple[int, float]], lang: str
+        self,
+        dense: list[tuple[int, float]],
+        bm25: list[tuple[int, float]],
+        lang: str,
+        cross: list[tuple[int, float]] = (),
     ) -> dict[int, float]:
         """Weighted reciprocal rank fusion with BM25 gated by passage language."""
         s = self.settings
@@ -101,6 +128,8 @@ class HybridRetriever:
         for r, (row, _) in enumerate(bm25, 1):
             weight = s.bm25_same_lang if self._langs[row] == lang else s.bm25_other_lang
             fused[row] = fused.get(row, 0.0) + weight / (k + r)
+        for r, (row, _) in enumerate(cross, 1):
+            fused[row] = fused.get(row, 0.0) + s.bm25_same_script / (k + r)
         return fused
 
     def rerank(
@@ -129,6 +158,7 @@ class HybridRetriever:
         query_vec = self.query_vector(question)
         dense = self.dense(query_vec, n) if s.mode != "bm25" else []
         bm25 = self.data.bm25.search(question, lang, n) if s.mode != "dense" else []
+        cross = self.same_script(question, lang, n) if s.mode == "hybrid" else []
         dense_scores = dict(dense)
         bm25_scores = dict(bm25)
         if s.mode == "dense":
@@ -136,7 +166,7 @@ class HybridRetriever:
         elif s.mode == "bm25":
             ranked = bm25
         else:
-            fused = self.fuse(dense, bm25, lang)
+            fused = self.fuse(dense, bm25, lang, cross)
             ranked = sorted(fused.items(), key=lambda x: -x[1])[:n]
         spans: dict[int, tuple[int, int] | None] = {}
         if s.rerank and s.mode != "bm25" and ranked:

