@@ -45,7 +45,7 @@ CLOSEST = {
 class ExtractiveSettings:
     """Scoring weights and the refusal threshold (calibrated in eval/calibrate_refusal.py)."""
 
-    lexical_weight: float = 0.1
+    lexical_weight: float = 0.05
     refuse_below: float = 0.83
     second_within: float = 0.01
     max_sentences: int = 2
