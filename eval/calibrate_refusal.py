@@ -51,6 +51,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="jauap-cal-"))
     questions = load_dev_questions(args.evaldata / "dev.questions.jsonl")
     pos, neg = [], []
+    by_group: dict[str, tuple[list[float], list[float]]] = {}
     for lang, name in POOLS.items():
         index_documents(load_passages([args.evaldata / name]), tmp / lang, embedder, ChunkSettings(), cache=cache)
         r = HybridRetriever(load(tmp / lang), embedder)
@@ -61,6 +62,9 @@ def main() -> None:
             groups[q.group] = groups.get(q.group, 0) + 1
             pos.append(best_score(r, q.question, frozenset()))
             neg.append(best_score(r, q.question, q.relevant))
+            by_group.setdefault(q.group, ([], []))
+            by_group[q.group][0].append(pos[-1])
+            by_group[q.group][1].append(neg[-1])
         print(f"pool {lang}: {groups}", flush=True)
     gold_qs, files = load_gold(Path(__file__).parent / "gold.jsonl", SAMPLE_CORPUS)
     index_paths(files, tmp / "gold", embedder, ChunkSettings(), cache=cache)
@@ -80,6 +84,9 @@ def main() -> None:
         best = max(best, (bal, float(t)))
         print(f"{t:>9.3f} {fr:>18.3f} {cr:>20.3f} {bal:>9.3f} {gfr:>15.3f} {gcr:>17.3f}")
     print(f"\nbest balanced accuracy on dev: {best[0]:.3f} at threshold {best[1]:.3f}")
+    print("\nper group: median best-sentence score, answerable vs made unanswerable")
+    for g, (p, ng) in sorted(by_group.items()):
+        print(f"  {g:8} {np.median(p):.3f} vs {np.median(ng):.3f}")
 
 
 if __name__ == "__main__":

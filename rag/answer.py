@@ -160,7 +160,7 @@ class Assistant:
         picks = extractive.score_sentences(
             question, qvec, lang, hits, self.retriever.sentences, self.settings
         )
-        return extractive.compose(lang, hits, picks, self.settings)
+        return extractive.compose(question, lang, hits, picks, self.settings)
 
     def _llm_stream(self, question: str, lang: str, hits: list[Hit], history: History) -> Iterator[str]:
         from rag.prompts import PromptSource, build_messages

@@ -98,6 +98,14 @@ def test_checkpoint_files(hf_dir: Path) -> None:
     assert json.loads((hf_dir / "config.json").read_text())["architectures"] == ["XLMRobertaModel"]
 
 
+def test_int8_keeps_the_outlier_matmul_in_fp32(hf_dir: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    graph = onnx.load(str(hf_dir / "onnx" / e5model.ONNX_FILES["int8"])).graph
+    ops = {n.name: n.op_type for n in graph.node}
+    assert all(ops.get(name) == "MatMul" for name in e5model.INT8_KEEP_FP32)
+    assert sum(op == "MatMulInteger" for op in ops.values()) == 72 - len(e5model.INT8_KEEP_FP32)
+
+
 def test_sentence_transformers_loads_offline_and_matches_engine(hf_dir: Path, engine: Any) -> None:
     st = pytest.importorskip("sentence_transformers")
     model = st.SentenceTransformer(str(hf_dir), device="cpu", local_files_only=True)
