@@ -83,17 +83,7 @@ def check_row(row: dict, docs: dict, problems: list[str]) -> None:
     def bad(msg: str) -> None:
         problems.append(f"{rid}: {msg}")
 
-    for key in (
-        "id",
-        "lang",
-        "question",
-        "answerable",
-        "answer",
-        "answers",
-        "answers_question_lang",
-        "gold",
-        "needs_both",
-    ):
+    for key in KEY_ORDER[:-1]:  # every field but the optional note
         if key not in row:
             bad(f"missing field {key!r}")
             return

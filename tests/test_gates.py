@@ -1,0 +1,62 @@
+"""The gates catch a broken retriever: with the reviewed floors of eval/thresholds.toml,
+the real pipeline passes the gold set's retrieval floors and a shuffling one fails them."""
+
+from __future__ import annotations
+
+import random
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from rag import store
+from rag.chunking import ChunkSettings
+from rag.config import PROJECT_ROOT, SAMPLE_CORPUS
+from rag.embed import get_embedder
+from rag.evalsets import load_gold
+from rag.evaluate import RETRIEVAL_KEYS, aggregate, run
+from rag.gates import check_gates
+from rag.indexer import index_paths
+from rag.retrieve import HybridRetriever
+from rag.types import Hit
+
+pytestmark = pytest.mark.slow
+THRESHOLDS = PROJECT_ROOT / "eval" / "thresholds.toml"
+
+
+class ShuffledRetriever:
+    """A deliberately broken retriever: the right candidates in a random order."""
+
+    def __init__(self, inner: HybridRetriever, seed: int = 7) -> None:
+        self.inner = inner
+        self.rng = random.Random(seed)
+
+    def search(self, question: str, k: int = 5) -> list[Hit]:
+        hits = self.inner.search(question, k=k)
+        self.rng.shuffle(hits)
+        return hits
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[HybridRetriever, list, Path]:
+    questions, files = load_gold(PROJECT_ROOT / "eval" / "gold.jsonl", SAMPLE_CORPUS)
+    embedder = get_embedder()
+    index_dir = tmp_path_factory.mktemp("gold-index")
+    index_paths(files, index_dir, embedder, ChunkSettings())
+    floors = tomllib.loads(THRESHOLDS.read_text(encoding="utf-8"))["gold"]["overall"]
+    retrieval_only = tmp_path_factory.mktemp("floors") / "t.toml"
+    retrieval_only.write_text(
+        "[gold.overall]\n" + "".join(f'"{k}" = {v}\n' for k, v in floors.items() if k in RETRIEVAL_KEYS)
+    )
+    return HybridRetriever(store.load(index_dir), embedder), questions, retrieval_only
+
+
+def test_real_retriever_passes_the_gold_retrieval_floors(setup: tuple) -> None:
+    retriever, questions, floors = setup
+    assert check_gates(aggregate(run(questions, retriever)), floors, "gold") == []
+
+
+def test_shuffled_retriever_fails_the_gates(setup: tuple) -> None:
+    retriever, questions, floors = setup
+    failures = check_gates(aggregate(run(questions, ShuffledRetriever(retriever))), floors, "gold")
+    assert any("hit@1" in f for f in failures), failures
