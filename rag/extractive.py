@@ -50,7 +50,7 @@ class ExtractiveSettings:
     refuse_below: float = 0.845
     # Cross-lingual similarities run ~0.1 lower (dev medians: en->en .90, en->ru .80), so
     # a quote in another language than the question's is held to a lower bar.
-    cross_lingual_margin: float = 0.05
+    cross_lingual_margin: float = 0.07
     second_within: float = 0.01
     max_sentences: int = 2
 
