@@ -72,10 +72,13 @@ TARGETS = {
 Log = Callable[[str], None]
 
 # Used only when the dev passages are not there (e.g. a checkout without shared/).
-_FALLBACK_WORDS = {
-    "ru": ["город", "река", "область", "население", "история", "университет", "страна", "война", "закон", "площадь", "президент", "народ", "музей", "театр", "культура", "школа", "степь", "горы", "озеро", "столица"],
-    "kk": ["қала", "өзен", "облыс", "халық", "тарих", "университет", "ел", "соғыс", "заң", "алаң", "президент", "мұражай", "театр", "мәдениет", "мектеп", "дала", "тау", "көл", "астана", "жыл"],
-    "en": ["city", "river", "region", "population", "history", "university", "country", "war", "law", "square", "president", "people", "museum", "theatre", "culture", "school", "steppe", "mountains", "lake", "capital"],
+_FALLBACK_WORDS = {  # split on use
+    "ru": "город река область население история университет страна война закон площадь "
+    "президент народ музей театр культура школа степь горы озеро столица",
+    "kk": "қала өзен облыс халық тарих университет ел соғыс заң алаң президент мұражай "
+    "театр мәдениет мектеп дала тау көл астана жыл",
+    "en": "city river region population history university country war law square "
+    "president people museum theatre culture school steppe mountains lake capital",
 }
 _WORD_RE = re.compile(r"[^\W\d_]{2,}")
 
@@ -152,7 +155,8 @@ def word_streams(
             if bucket is not None and len(bucket) < max_words:
                 bucket.extend(_WORD_RE.findall(row["text"]))
     return {
-        lang: np.array(ws or _FALLBACK_WORDS[lang], dtype=object) for lang, ws in words.items()
+        lang: np.array(ws or _FALLBACK_WORDS[lang].split(), dtype=object)
+        for lang, ws in words.items()
     }
 
 
@@ -167,7 +171,9 @@ def dev_questions(evaldata: Path = DEFAULT_EVALDATA) -> list[str]:
     return list(seen)
 
 
-def sample_questions(n: int, seed: int, evaldata: Path, streams: dict[str, np.ndarray]) -> list[str]:
+def sample_questions(
+    n: int, seed: int, evaldata: Path, streams: dict[str, np.ndarray]
+) -> list[str]:
     """`n` distinct real questions (synthetic ones from the vocabulary if the file is missing)."""
     qs = dev_questions(evaldata)
     rng = random.Random(seed)
@@ -359,14 +365,19 @@ def bench_indexing(
         f"embedding time; pipeline embedding vs raw {_fmt(out['embed_inside_vs_raw_pct'])} % "
         "(same texts and batches: a noise gauge)"
     )
-    log("  non-embedding steps, re-timed alone: " + ", ".join(f"{k} {v:.2f} s" for k, v in parts.items()))
+    log(
+        "  non-embedding steps, re-timed alone: "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in parts.items())
+    )
     return out
 
 
 # --- 2. unchanged re-index -------------------------------------------------------------
 
 
-def write_synthetic_docs(folder: Path, n: int, streams: dict[str, np.ndarray], seed: int = 0) -> None:
+def write_synthetic_docs(
+    folder: Path, n: int, streams: dict[str, np.ndarray], seed: int = 0
+) -> None:
     """`n` small .txt documents: a few sentences each, mostly one language with some words
     from the others (as real kk/ru text with English names is)."""
     rng = np.random.default_rng(seed)
@@ -382,8 +393,12 @@ def write_synthetic_docs(folder: Path, n: int, streams: dict[str, np.ndarray], s
                 stream = streams[lang]
                 words.append(str(stream[int(rng.integers(0, len(stream)))]))
             sentences.append(words[0].capitalize() + " " + " ".join(words[1:]) + ".")
-        title = f"Document {i}" if main == "en" else f"Құжат {i}" if main == "kk" else f"Документ {i}"
-        (folder / f"doc_{i:05d}.txt").write_text(title + "\n\n" + " ".join(sentences) + "\n", "utf-8")
+        title = (
+            f"Document {i}" if main == "en" else f"Құжат {i}" if main == "kk" else f"Документ {i}"
+        )
+        (folder / f"doc_{i:05d}.txt").write_text(
+            title + "\n\n" + " ".join(sentences) + "\n", "utf-8"
+        )
 
 
 def bench_reindex(
@@ -879,7 +894,10 @@ def format_quality(out: dict[str, Any], modes: Sequence[str] = ("dense", "bm25",
         cells = []
         for i, (m, k) in enumerate(cols):
             v = row.get(m, {}).get(k)
-            cells.append(("  " if i and i % 3 == 0 else "") + (f"{v:>6.3f}" if v is not None else f"{'-':>6}"))
+            cells.append(
+                ("  " if i and i % 3 == 0 else "")
+                + (f"{v:>6.3f}" if v is not None else f"{'-':>6}")
+            )
         lines.append(f"{group:8} {pool:6} {n:>4}  " + " ".join(cells))
     return "\n".join(lines)
 
@@ -951,54 +969,116 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
     if "index" in results:
         r = results["index"]
-        rows.append(("index: chunks/s (~200 tok + sentences)", f"{r['chunks_per_s']:.2f}",
-                     f">= {TARGETS['index_chunks_per_s']:.0f}",
-                     verdict(r["chunks_per_s"] >= TARGETS["index_chunks_per_s"])))
+        rows.append(
+            (
+                "index: chunks/s (~200 tok + sentences)",
+                f"{r['chunks_per_s']:.2f}",
+                f">= {TARGETS['index_chunks_per_s']:.0f}",
+                verdict(r["chunks_per_s"] >= TARGETS["index_chunks_per_s"]),
+            )
+        )
         rows.append(("index: tokens/s", f"{r['tokens_per_s']:.0f}", "", ""))
         ov = r["overhead_pct"]
-        rows.append(("index: overhead vs raw embedder", f"{_fmt(ov)} %",
-                     f"< {TARGETS['index_overhead_pct']:.0f} %",
-                     verdict(None if ov is None else ov < TARGETS["index_overhead_pct"])))
+        rows.append(
+            (
+                "index: overhead vs raw embedder",
+                f"{_fmt(ov)} %",
+                f"< {TARGETS['index_overhead_pct']:.0f} %",
+                verdict(None if ov is None else ov < TARGETS["index_overhead_pct"]),
+            )
+        )
     if "reindex" in results:
         r = results["reindex"]
-        rows.append((f"reindex: {r['documents']} unchanged docs", f"{r['reindex_s']:.3f} s",
-                     f"< {TARGETS['reindex_s']:.0f} s",
-                     verdict(r["reindex_s"] < TARGETS["reindex_s"] and r["embedded_chunks"] == 0)))
-        rows.append(("reindex: embedded_chunks", str(r["embedded_chunks"]), "0",
-                     verdict(r["embedded_chunks"] == 0)))
+        rows.append(
+            (
+                f"reindex: {r['documents']} unchanged docs",
+                f"{r['reindex_s']:.3f} s",
+                f"< {TARGETS['reindex_s']:.0f} s",
+                verdict(r["reindex_s"] < TARGETS["reindex_s"] and r["embedded_chunks"] == 0),
+            )
+        )
+        rows.append(
+            (
+                "reindex: embedded_chunks",
+                str(r["embedded_chunks"]),
+                "0",
+                verdict(r["embedded_chunks"] == 0),
+            )
+        )
     if "query" in results:
         r = results["query"]
         for n, s in r["per_size"].items():
             p95 = s["search_ms"]["p95"]
             target = "< 50 ms" if int(n) >= 100_000 else ""
             ok = None if not target else p95 < TARGETS["query_p95_ms_at_100k"]
-            rows.append((f"query: search p50/p95 @ {int(n):,}",
-                         f"{_fmt(s['search_ms']['p50'])} / {_fmt(p95)} ms", target, verdict(ok)))
-            rows.append((f"query: embed-only p50/p95 @ {int(n):,}",
-                         f"{_fmt(s['embed_ms']['p50'])} / {_fmt(s['embed_ms']['p95'])} ms", "", ""))
-            rows.append((f"query: search minus embed p50/p95 @ {int(n):,}",
-                         f"{_fmt(s['search_without_embed_ms']['p50'])} / "
-                         f"{_fmt(s['search_without_embed_ms']['p95'])} ms", "", ""))
+            rows.append(
+                (
+                    f"query: search p50/p95 @ {int(n):,}",
+                    f"{_fmt(s['search_ms']['p50'])} / {_fmt(p95)} ms",
+                    target,
+                    verdict(ok),
+                )
+            )
+            rows.append(
+                (
+                    f"query: embed-only p50/p95 @ {int(n):,}",
+                    f"{_fmt(s['embed_ms']['p50'])} / {_fmt(s['embed_ms']['p95'])} ms",
+                    "",
+                    "",
+                )
+            )
+            rows.append(
+                (
+                    f"query: search minus embed p50/p95 @ {int(n):,}",
+                    f"{_fmt(s['search_without_embed_ms']['p50'])} / "
+                    f"{_fmt(s['search_without_embed_ms']['p95'])} ms",
+                    "",
+                    "",
+                )
+            )
         if "recall" in r:
             rc = r["recall"]
-            rows.append((f"query: HNSW recall@10 @ {rc['size']:,}",
-                         f"{rc['recall_at_10']:.3f} (near {rc['recall_at_10_near_queries']:.3f})",
-                         "", ""))
+            rows.append(
+                (
+                    f"query: HNSW recall@10 @ {rc['size']:,}",
+                    f"{rc['recall_at_10']:.3f} (near {rc['recall_at_10_near_queries']:.3f})",
+                    "",
+                    "",
+                )
+            )
             rows.append((f"query: HNSW build @ {rc['size']:,}", f"{rc['build_s']:.1f} s", "", ""))
         if "memory" in r:
             m = r["memory"]
-            rows.append((f"query: RSS / peak @ {m['size']:,} (bench proc)",
-                         f"{m['rss_mb']:.0f} / {m['hwm_mb']:.0f} MiB", "", ""))
+            rows.append(
+                (
+                    f"query: RSS / peak @ {m['size']:,} (bench proc)",
+                    f"{m['rss_mb']:.0f} / {m['hwm_mb']:.0f} MiB",
+                    "",
+                    "",
+                )
+            )
         if "load" in r and "error" not in r["load"]:
             ld = r["load"]
-            rows.append((f"query: fresh load @ {ld['size']:,}",
-                         f"{ld['load_s']:.1f} s, RSS {ld['rss_after_mb']:.0f} MiB", "", ""))
+            rows.append(
+                (
+                    f"query: fresh load @ {ld['size']:,}",
+                    f"{ld['load_s']:.1f} s, RSS {ld['rss_after_mb']:.0f} MiB",
+                    "",
+                    "",
+                )
+            )
     if "quality" in results:
         for key, row in sorted(results["quality"]["results"].items(), key=_quality_order):
             h = row.get("hybrid")
             if h:
-                rows.append((f"quality: hybrid {key.replace('|', ' pool ')}",
-                             f"hit@1 {h['hit@1']:.3f} mrr {h['mrr@10']:.3f}", "", ""))
+                rows.append(
+                    (
+                        f"quality: hybrid {key.replace('|', ' pool ')}",
+                        f"hit@1 {h['hit@1']:.3f} mrr {h['mrr@10']:.3f}",
+                        "",
+                        "",
+                    )
+                )
     if "answer" in results:
         r = results["answer"]
         for k in ("ask", "retrieval", "generation"):
@@ -1010,9 +1090,13 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer queries (minutes)")
-    ap.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="embedder name (default %(default)s)")
+    ap.add_argument(
+        "--embedder", default=DEFAULT_EMBEDDER, help="embedder name (default %(default)s)"
+    )
     ap.add_argument("--sizes", help="query-latency index sizes, e.g. 1000,10000,100000")
-    ap.add_argument("--sections", default=",".join(SECTIONS), help="comma list of " + ",".join(SECTIONS))
+    ap.add_argument(
+        "--sections", default=",".join(SECTIONS), help="comma list of " + ",".join(SECTIONS)
+    )
     ap.add_argument("--evaldata", type=Path, default=DEFAULT_EVALDATA)
     ap.add_argument("--queries", type=int, help="timed queries per size (default 200, quick 100)")
     ap.add_argument("--json", type=Path, dest="json_out", help="write all numbers here")
@@ -1037,19 +1121,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "loadavg_start": loadavg(),
-        "env": {k: os.environ.get(k) for k in (
-            "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")},
+        "env": {
+            k: os.environ.get(k)
+            for k in (
+                "OPENBLAS_NUM_THREADS",
+                "OMP_NUM_THREADS",
+                "OMP_WAIT_POLICY",
+                "MKL_NUM_THREADS",
+            )
+        },
         "faiss_omp_threads": faiss.omp_get_max_threads(),
         "versions": store.package_versions(),
     }
-    print(f"jauap bench: embedder {args.embedder}, sections {','.join(sections)}, "
-          f"sizes {sizes}, {n_queries} queries; {meta['cpus']} CPUs, load avg "
-          f"{meta['loadavg_start']}; threads {meta['env']}, faiss omp {meta['faiss_omp_threads']}")
+    print(
+        f"jauap bench: embedder {args.embedder}, sections {','.join(sections)}, "
+        f"sizes {sizes}, {n_queries} queries; {meta['cpus']} CPUs, load avg "
+        f"{meta['loadavg_start']}; threads {meta['env']}, faiss omp {meta['faiss_omp_threads']}"
+    )
     print("(on a shared, busy machine the timings are noisy: compare the load averages)")
     t = time.perf_counter()
     embedder = get_embedder(args.embedder)
-    meta["embedder"] = {"name": embedder.name, "fingerprint": embedder.fingerprint(),
-                        "dim": embedder.dim, "load_s": time.perf_counter() - t}
+    meta["embedder"] = {
+        "name": embedder.name,
+        "fingerprint": embedder.fingerprint(),
+        "dim": embedder.dim,
+        "load_s": time.perf_counter() - t,
+    }
     streams = word_streams(args.evaldata)
     results: dict[str, Any] = {"meta": meta}
     section_seconds: dict[str, float] = {}
@@ -1064,16 +1161,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[name]["loadavg_end"] = loadavg()
         print(f"  [{name}: {section_seconds[name]:.1f} s]")
 
-    run("index", "1. Indexing throughput (index_paths, cache=None) vs raw embedder",
-        lambda: bench_indexing(embedder, args.evaldata, 40 if args.quick else 120))
-    run("reindex", "2. Re-index of an unchanged folder of 1,000 documents (fake embedder)",
-        lambda: bench_reindex(FakeEmbedder(), 1000, evaldata=args.evaldata, streams=streams))
-    run("query", f"3. Query latency: search(q, k=5) on synthetic indexes {sizes}",
-        lambda: bench_query_latency(embedder, sizes, n_queries, 200, args.evaldata, streams))
-    run("quality", "4. Retrieval quality on the dev sets (run_eval, answers=False)",
-        lambda: bench_quality(args.embedder, args.evaldata, 50 if args.quick else 0))
-    run("answer", "5. Answer latency: Assistant.ask, extractive, gold questions",
-        lambda: bench_answer(embedder))
+    run(
+        "index",
+        "1. Indexing throughput (index_paths, cache=None) vs raw embedder",
+        lambda: bench_indexing(embedder, args.evaldata, 40 if args.quick else 120),
+    )
+    run(
+        "reindex",
+        "2. Re-index of an unchanged folder of 1,000 documents (fake embedder)",
+        lambda: bench_reindex(FakeEmbedder(), 1000, evaldata=args.evaldata, streams=streams),
+    )
+    run(
+        "query",
+        f"3. Query latency: search(q, k=5) on synthetic indexes {sizes}",
+        lambda: bench_query_latency(embedder, sizes, n_queries, 200, args.evaldata, streams),
+    )
+    run(
+        "quality",
+        "4. Retrieval quality on the dev sets (run_eval, answers=False)",
+        lambda: bench_quality(args.embedder, args.evaldata, 50 if args.quick else 0),
+    )
+    run(
+        "answer",
+        "5. Answer latency: Assistant.ask, extractive, gold questions",
+        lambda: bench_answer(embedder),
+    )
 
     meta["seconds"] = time.perf_counter() - started
     meta["section_seconds"] = section_seconds
@@ -1085,13 +1197,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'metric':{w}}  {'value':>30}  {'target':>9}  verdict")
     for metric, value, target, ok in rows:
         print(f"{metric:{w}}  {value:>30}  {target:>9}  {ok}")
-    print(f"total {meta['seconds']:.0f} s; load avg {meta['loadavg_start']} at start, "
-          f"{meta['loadavg_end']} at end; " + ", ".join(
-              f"{k} {v:.0f} s" for k, v in section_seconds.items()))
+    print(
+        f"total {meta['seconds']:.0f} s; load avg {meta['loadavg_start']} at start, "
+        f"{meta['loadavg_end']} at end; "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in section_seconds.items())
+    )
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str),
-                                 encoding="utf-8")
+        args.json_out.write_text(
+            json.dumps(results, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
+        )
         print(f"wrote {args.json_out}")
     return 0
 

@@ -94,21 +94,29 @@ def lexical_support(claim: str, sentence: str, langs: Sequence[str]) -> float:
 
 def best_support(
     claim: str,
-    claim_vec: np.ndarray | None,
+    claim_vec: Callable[[], np.ndarray] | None,
     hit: Hit,
     sentences: SentenceLookup,
     langs: Sequence[str],
 ) -> tuple[float, tuple[int, int]]:
-    """The sentence of `hit` that best supports `claim`, with a support score in 0..1."""
-    best, best_span = -1.0, (hit.chunk.start, hit.chunk.end)
+    """The sentence of `hit` that best supports `claim`, with a support score in 0..1.
+
+    Word overlap is tried first; the claim is embedded (`claim_vec`, called at most once)
+    only when no sentence shares enough words with it, e.g. across languages."""
+    candidates = sentences(hit)
     text = hit.doc.text
-    for span, vec in sentences(hit):
-        lex = lexical_support(claim, text[span[0] : span[1]], langs)
-        sem = float(vec @ claim_vec) if claim_vec is not None else 0.0
-        # a semantic match at the threshold and a lexical match at its threshold score alike
-        score = max(lex / LEXICAL_SUPPORT * 0.5, sem / SEMANTIC_SUPPORT * 0.5)
-        if score > best:
-            best, best_span = score, span
+    lexical = [lexical_support(claim, text[s:e], langs) for (s, e), _ in candidates]
+    best, best_span = -1.0, (hit.chunk.start, hit.chunk.end)
+    for (span, _), lex in zip(candidates, lexical, strict=True):
+        if lex / LEXICAL_SUPPORT * 0.5 > best:
+            best, best_span = lex / LEXICAL_SUPPORT * 0.5, span
+    if best < 0.5 and claim_vec is not None and candidates:
+        vec = claim_vec()
+        for (span, svec), lex in zip(candidates, lexical, strict=True):
+            # a semantic match at its threshold and a lexical match at its threshold score alike
+            score = max(lex / LEXICAL_SUPPORT * 0.5, float(svec @ vec) / SEMANTIC_SUPPORT * 0.5)
+            if score > best:
+                best, best_span = score, span
     return min(best, 1.0), best_span
 
 
@@ -166,12 +174,18 @@ def check(
         elif not cited:
             claim.reason = "cites nothing"
         else:
-            vec = embed(bare) if embed is not None else None
+            memo: list[np.ndarray] = []
+
+            def vec(claim: str = bare, memo: list[np.ndarray] = memo) -> np.ndarray:
+                if not memo:
+                    memo.append(embed(claim))
+                return memo[0]
+
             supported_any = False
             for n in dict.fromkeys(cited):
                 hit = sources[n - 1]
                 langs = sorted({question_lang, hit.doc.lang})
-                score, span = best_support(bare, vec, hit, sentences, langs)
+                score, span = best_support(bare, vec if embed else None, hit, sentences, langs)
                 if score >= 0.5:
                     supported_any = True
                     if score > spans_for.get(n, (-1.0, span))[0]:

@@ -34,7 +34,25 @@ def run_eval(
     content hash) and score retrieval and, optionally, answers."""
     embedder = get_embedder(settings.embedder)
     cache = VectorCache(default_cache_path(), embedder.fingerprint())
-    tmp = Path(tempfile.mkdtemp(prefix="jauap-eval-"))
+    with tempfile.TemporaryDirectory(prefix="jauap-eval-") as tmp_dir:
+        return _run_in(
+            Path(tmp_dir), embedder, cache, settings, questions_file, passages, answers,
+            retrieval, limit, log,
+        )
+
+
+def _run_in(
+    tmp: Path,
+    embedder: Any,
+    cache: VectorCache,
+    settings: Settings,
+    questions_file: Path | None,
+    passages: list[Path] | None,
+    answers: bool,
+    retrieval: RetrievalSettings | None,
+    limit: int,
+    log: Any,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     started = time.perf_counter()
     questions: list[EvalQuestion]
     if questions_file is None or passages is None:

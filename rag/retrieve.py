@@ -163,13 +163,13 @@ class HybridRetriever:
         s = self.settings
         lang = lang or detect(question)
         n = max(s.candidates, k)
-        query_vec = self.query_vector(question)
-        dense = self.dense(query_vec, n) if s.mode != "bm25" else []
+        query_vec = self.query_vector(question) if s.mode != "bm25" else None
+        dense = self.dense(query_vec, n) if query_vec is not None else []
         bm25 = self.data.bm25.search(question, lang, n) if s.mode != "dense" else []
         cross = self.same_script(question, lang, n) if s.mode == "hybrid" else []
         dense_scores, bm25_scores = dict(dense), dict(bm25)
         spans: dict[int, tuple[int, int] | None] = {}
-        if s.rerank and s.mode != "bm25":
+        if s.rerank and query_vec is not None:
             candidates = list(dict.fromkeys(r for r, _ in dense + bm25 + cross))
             rescored = self.rerank(query_vec, candidates)
             spans = {row: span for row, _, span in rescored}

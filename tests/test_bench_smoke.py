@@ -32,8 +32,17 @@ def _quiet(_: str) -> None:
 
 def test_reindex_unchanged_embeds_nothing(bench, fake_env) -> None:
     out = bench.bench_reindex(FakeEmbedder(), n_docs=30, repeats=2, log=_quiet)
-    for key in ("documents", "chunks", "first_build_s", "reindex_s", "reindex_runs_s",
-                "embedded_chunks", "embedded_sentences", "unchanged", "load_index_s"):
+    for key in (
+        "documents",
+        "chunks",
+        "first_build_s",
+        "reindex_s",
+        "reindex_runs_s",
+        "embedded_chunks",
+        "embedded_sentences",
+        "unchanged",
+        "load_index_s",
+    ):
         assert key in out, key
     assert out["documents"] == 30
     assert out["unchanged"] == 30 and out["new"] == 0 and out["changed"] == 0
@@ -59,8 +68,14 @@ def test_query_latency_tiny(bench, fake_env) -> None:
     assert set(out["per_size"]) == {"150", "400"}
     for res in out["per_size"].values():
         assert res["ann"] == "flat"
-        for part in ("search_ms", "embed_ms", "search_without_embed_ms", "dense_ms", "bm25_ms",
-                     "rest_ms"):
+        for part in (
+            "search_ms",
+            "embed_ms",
+            "search_without_embed_ms",
+            "dense_ms",
+            "bm25_ms",
+            "rest_ms",
+        ):
             s = res[part]
             assert s["n"] == 12
             assert 0 <= s["p50"] <= s["p95"] <= s["max"]
