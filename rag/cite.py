@@ -105,6 +105,15 @@ def best_support(
     only when no sentence shares enough words with it, e.g. across languages."""
     candidates = sentences(hit)
     text = hit.doc.text
+    # A sentence quoted verbatim supports the claim exactly; «quoted» beats merely
+    # contained (a lead-in may repeat the title), and longer beats shorter.
+    verbatim = []
+    for (s, e), _ in candidates:
+        sentence = text[s:e].replace("\n", " ")
+        if f"«{sentence}»" in claim or (len(sentence) >= 15 and sentence in claim):
+            verbatim.append((f"«{sentence}»" in claim, e - s, (s, e)))
+    if verbatim:
+        return 1.0, max(verbatim)[2]
     lexical = [lexical_support(claim, text[s:e], langs) for (s, e), _ in candidates]
     best, best_span = -1.0, (hit.chunk.start, hit.chunk.end)
     for (span, _), lex in zip(candidates, lexical, strict=True):

@@ -51,6 +51,7 @@ class ExtractiveSettings:
     # Cross-lingual similarities run ~0.1 lower (dev medians: en->en .90, en->ru .80), so
     # a quote in another language than the question's is held to a lower bar.
     cross_lingual_margin: float = 0.07
+    number_slack: float = 0.01
     second_within: float = 0.01
     max_sentences: int = 2
 
@@ -75,9 +76,8 @@ _HAS_NUMBER = re.compile(
 )
 
 
-def answers_type(question: str, quote: str) -> bool:
-    """False when the question asks for a number or date and the quote has none."""
-    return not _ASKS_NUMBER.search(question) or bool(_HAS_NUMBER.search(quote))
+_WORDS = re.compile(r"\w+")
+MIN_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,10 @@ class Pick:
     span: tuple[int, int]
     score: float
     semantic: float
+
+
+def quote_of(sources: Sequence[Hit], pick: Pick) -> str:
+    return sources[pick.n - 1].doc.text[pick.span[0] : pick.span[1]]
 
 
 def lang_note(question_lang: str, doc_lang: str) -> str:
@@ -110,6 +114,8 @@ def score_sentences(
     for n, hit in enumerate(sources, 1):
         langs = sorted({question_lang, hit.doc.lang})
         for span, vec in sentences(hit):
+            if len(_WORDS.findall(hit.doc.text[span[0] : span[1]])) < MIN_WORDS:
+                continue  # captions and page residue ("68") don't answer questions
             sem = float(vec @ question_vec)
             lex = lexical_support(question, hit.doc.text[span[0] : span[1]], langs)
             picks.append(Pick(n, span, sem + settings.lexical_weight * lex, sem))
@@ -126,12 +132,19 @@ def compose(
 ) -> tuple[str, bool]:
     """The answer text with [n] markers (numbered as `sources`), and whether it refuses."""
     lang = question_lang if question_lang in LEAD else "en"
+    if _ASKS_NUMBER.search(question) and picks:
+        # Only quotes with a number or date can answer, and only if they are nearly as
+        # close to the question as the best sentence overall.
+        best = picks[0].score
+        picks = [
+            p for p in picks
+            if _HAS_NUMBER.search(quote_of(sources, p)) and p.score >= best - settings.number_slack
+        ]
     if not picks:
         return f"{REFUSAL[lang]} {CLOSEST[lang]}", True
     top_lang = sources[picks[0].n - 1].doc.lang
     bar = settings.refuse_below - (settings.cross_lingual_margin if top_lang != lang else 0.0)
-    top = sources[picks[0].n - 1].doc.text[picks[0].span[0] : picks[0].span[1]]
-    if picks[0].score < bar or not answers_type(question, top):
+    if picks[0].score < bar:
         return f"{REFUSAL[lang]} {CLOSEST[lang]}", True
     chosen = [picks[0]]
     for p in picks[1:]:

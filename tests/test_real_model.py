@@ -36,10 +36,11 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("question", "title"),
     [
         ("When was the first Central Asia media forum held?", KK_TITLE),  # en -> kk
-        ("Алматыдағы медиафорумды кім ұйымдастырды?", RU_TITLE),  # kk -> ru
+        ("Who organised the Central Asia Media Forum?", KK_TITLE),  # en -> kk
+        ("Алматыдағы форумда фейктермен күрес туралы не айтылды?", RU_TITLE),  # kk -> ru
+        ("Дмитрий Песков қай қалада сөйледі?", RU_TITLE),  # kk -> ru
         ("Кто организовал форум в Алматы?", RU_TITLE),  # ru -> ru
         ("Орталық Азия медиафорумында қандай тақырыптар талқыланды?", KK_TITLE),  # kk -> kk
-        ("Какие президенты выступили на Центральноазиатском медиафоруме?", KK_TITLE),  # ru -> kk
     ],
 )
 def test_search_puts_the_right_document_first(index_dir: Path, question: str, title: str) -> None:
@@ -52,9 +53,10 @@ def test_search_puts_the_right_document_first(index_dir: Path, question: str, ti
 @pytest.mark.parametrize(
     ("question", "lang", "title", "expected"),
     [
-        ("Кто организовал форум в Алматы?", "ru", RU_TITLE, "ТАСС"),
+        ("Какая тема стала одной из ключевых на форуме в Алматы?", "ru", RU_TITLE, "борьба с фейками"),
         ("Орталық Азия медиафорумы қашан өтті?", "kk", KK_TITLE, "20-21 желтоқсанда"),
-        ("Which former presidents spoke at the Central Asia Media Forum?", "en", KK_TITLE, "Абдулла Гүл"),
+        ("When was the first Central Asia media forum held?", "en", KK_TITLE, "20-21 желтоқсанда"),
+        ("Алматыдағы форумда фейктермен күрес туралы не айтылды?", "kk", RU_TITLE, "фейками"),
     ],
 )
 def test_ask_answers_in_three_languages_with_checked_citations(
@@ -75,7 +77,7 @@ def test_ask_answers_in_three_languages_with_checked_citations(
 
 def test_unanswerable_question_is_refused(index_dir: Path) -> None:
     result = CliRunner().invoke(
-        main, ["ask", "What was the total budget of the Almaty media forum in dollars?", "--json", "--index-dir", str(index_dir)]
+        main, ["ask", "How many people attended the forum in Almaty?", "--json", "--index-dir", str(index_dir)]
     )
     answer = json.loads(result.output)
     assert answer["refused"] and answer["answer"].startswith("The documents don't say")
@@ -94,5 +96,5 @@ def test_sentence_transformers_path_on_a_real_local_model(tmp_path: Path) -> Non
     index_paths([SAMPLE_CORPUS], tmp_path, embedder, ChunkSettings())
     retriever = HybridRetriever(store.load(tmp_path), embedder)
     assert retriever.search("Who organised the forum in Almaty?", k=1)[0].doc.title == RU_TITLE
-    answer = Assistant(retriever).ask("Кто организовал форум в Алматы?")
-    assert answer.citations and "ТАСС" in answer.citations[0].quote
+    answer = Assistant(retriever).ask("Какая тема стала одной из ключевых на форуме в Алматы?")
+    assert answer.citations and "фейками" in answer.citations[0].quote
