@@ -32,7 +32,7 @@ QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
 MAX_TOKENS = 512
 QUANTIZATIONS = ("int8", "fp32")
-DEFAULT_QUANTIZE = "int8"
+DEFAULT_QUANTIZE = "int8"  # fp32: ~1.7x slower, 1.5-3 points higher kk hit@1 (eval floors set on int8)
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model_qint8.onnx"}
 # Dynamic int8 quantizes activations per tensor, and layer 4's FFN output has the outliers that
 # suffer most: keeping that one MatMul of 72 in fp32 costs ~1% speed and lifts the mean cosine
@@ -340,6 +340,8 @@ class OnnxE5Embedder:
     """multilingual-e5-small on onnxruntime; implements ``rag.protocols.Embedder``.
 
     Texts are sorted by length and batched (<= batch_size, <= max_batch_tokens padded tokens).
+    Small batches are fastest on CPU: with 512 tokens instead of 8192 per batch, ~240-token
+    passages run 2x (fp32) to 2.6x (int8) faster per core, as activations stay in cache.
     int8 quantizes activations per batch, so its vectors shift slightly (cosine ~0.997) with
     the batch a text lands in; fp32 vectors do not depend on batching.
     """
@@ -352,7 +354,7 @@ class OnnxE5Embedder:
         quantize: str | None = None,
         threads: int = 2,
         batch_size: int = 32,
-        max_batch_tokens: int = 8192,
+        max_batch_tokens: int = 512,
     ) -> None:
         """``model_path``: an ONNX file with tokenizer.json in its folder or the one above;
         default: the cached build. ``quantize`` defaults to what the file name says

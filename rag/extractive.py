@@ -77,6 +77,7 @@ _HAS_NUMBER = re.compile(
 
 
 _WORDS = re.compile(r"\w+")
+_NUMBERS = re.compile(r"\d{2,}")
 MIN_WORDS = 3
 
 
@@ -132,6 +133,9 @@ def compose(
 ) -> tuple[str, bool]:
     """The answer text with [n] markers (numbered as `sources`), and whether it refuses."""
     lang = question_lang if question_lang in LEAD else "en"
+    asked = set(_NUMBERS.findall(question))
+    if asked and not any(asked & set(_NUMBERS.findall(h.chunk.text)) for h in sources):
+        picks = []  # the question names a number or year no retrieved passage mentions
     if _ASKS_NUMBER.search(question) and picks:
         # Only quotes with a number or date can answer, and only if they are nearly as
         # close to the question as the best sentence overall.
