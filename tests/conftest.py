@@ -3,10 +3,13 @@ deterministic fake embedder and a private embedding cache."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
 import pytest
+
+from rag.config import SAMPLE_CORPUS
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -59,3 +62,11 @@ def fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A private copy of the sample corpus, safe to modify."""
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLE_CORPUS, docs)
+    return docs

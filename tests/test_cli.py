@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from rag.cli import main
-from rag.config import PROJECT_ROOT, SAMPLE_CORPUS
+from rag.config import PROJECT_ROOT
 from rag.ingest import load_document
 
 RU_NAME = "000_1a1ef730ee62db7a.txt"
@@ -40,13 +39,6 @@ def env(fake_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, 
         if (name.startswith("JAUAP_") and name not in fake_env) or name.startswith("OPENAI_"):
             monkeypatch.delenv(name)
     return fake_env
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    docs = tmp_path / "docs"
-    shutil.copytree(SAMPLE_CORPUS, docs)
-    return docs
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -14,7 +13,6 @@ import pytest
 from rag import store
 from rag.cache import VectorCache, default_cache_path
 from rag.chunking import ChunkSettings
-from rag.config import SAMPLE_CORPUS
 from rag.embed import FakeEmbedder
 from rag.errors import IndexMismatchError, IndexMissingError, InputError
 from rag.indexer import IndexReport, index_paths, text_key
@@ -57,13 +55,6 @@ class CountingEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    docs = tmp_path / "docs"
-    shutil.copytree(SAMPLE_CORPUS, docs)
-    return docs
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from rag.prompts import (
     condense_messages,
     prompt_tokens,
 )
+from tests.fakes import local_server
 
 LANGS = ("kk", "ru", "en")
 SECRET = "sk-test-DO-NOT-LEAK-4242"
@@ -234,14 +234,8 @@ def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_server(Handler) as url:
+        yield url
 
 
 @pytest.mark.parametrize("fake_server", list(GARBAGE), indirect=True)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import http.server
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fakes import local_server
 
 gr = pytest.importorskip("gradio")
 
@@ -316,13 +317,8 @@ def llm_stub() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
+    with local_server(Handler) as url:
+        yield url
 
 
 def test_llm_answer_streams_partials(web: WebApp, llm_stub: str) -> None:
