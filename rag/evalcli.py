@@ -35,66 +35,51 @@ def run_eval(
     embedder = get_embedder(settings.embedder)
     cache = VectorCache(default_cache_path(), embedder.fingerprint())
     with tempfile.TemporaryDirectory(prefix="jauap-eval-") as tmp_dir:
-        return _run_in(
-            Path(tmp_dir), embedder, cache, settings, questions_file, passages, answers,
-            retrieval, limit, log,
+        tmp = Path(tmp_dir)
+        started = time.perf_counter()
+        questions: list[EvalQuestion]
+        if questions_file is None or passages is None:
+            questions, files = load_gold(questions_file or GOLD, settings.docs[0])
+            report = index_paths(files, tmp, embedder, settings.chunking, cache=cache)
+        else:
+            docs = load_passages(passages)
+            ids = {d.doc_id for d in docs}
+            questions = [q for q in load_dev_questions(questions_file) if q.relevant <= ids]
+            report = index_documents(docs, tmp, embedder, settings.chunking, cache=cache)
+        if limit:
+            per_group: dict[str, int] = {}
+            kept = []
+            for q in questions:
+                per_group[q.group] = per_group.get(q.group, 0) + 1
+                if per_group[q.group] <= limit:
+                    kept.append(q)
+            questions = kept
+        log(
+            f"indexed {report.documents} documents / {report.chunks} chunks "
+            f"({report.embedded_chunks + report.embedded_sentences} texts embedded, rest cached) "
+            f"in {time.perf_counter() - started:.1f} s; {len(questions)} questions"
         )
+        retriever = HybridRetriever(load(tmp), embedder, retrieval)
+        answer_fn = None
+        if answers:
+            assistant = Assistant(
+                retriever, make_generator(settings.generator, settings), k=settings.k
+            )
 
+            def answer_fn(q: EvalQuestion) -> dict[str, Any]:
+                return assistant.ask(q.question).to_dict()
 
-def _run_in(
-    tmp: Path,
-    embedder: Any,
-    cache: VectorCache,
-    settings: Settings,
-    questions_file: Path | None,
-    passages: list[Path] | None,
-    answers: bool,
-    retrieval: RetrievalSettings | None,
-    limit: int,
-    log: Any,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    started = time.perf_counter()
-    questions: list[EvalQuestion]
-    if questions_file is None or passages is None:
-        questions, files = load_gold(questions_file or GOLD, settings.docs[0])
-        report = index_paths(files, tmp, embedder, settings.chunking, cache=cache)
-    else:
-        docs = load_passages(passages)
-        ids = {d.doc_id for d in docs}
-        questions = [q for q in load_dev_questions(questions_file) if q.relevant <= ids]
-        report = index_documents(docs, tmp, embedder, settings.chunking, cache=cache)
-    if limit:
-        per_group: dict[str, int] = {}
-        kept = []
-        for q in questions:
-            per_group[q.group] = per_group.get(q.group, 0) + 1
-            if per_group[q.group] <= limit:
-                kept.append(q)
-        questions = kept
-    log(
-        f"indexed {report.documents} documents / {report.chunks} chunks "
-        f"({report.embedded_chunks + report.embedded_sentences} texts embedded, rest cached) "
-        f"in {time.perf_counter() - started:.1f} s; {len(questions)} questions"
-    )
-    retriever = HybridRetriever(load(tmp), embedder, retrieval)
-    answer_fn = None
-    if answers:
-        assistant = Assistant(retriever, make_generator(settings.generator, settings), k=settings.k)
-
-        def answer_fn(q: EvalQuestion) -> dict[str, Any]:
-            return assistant.ask(q.question).to_dict()
-
-    rows = run(questions, retriever, answer_fn)
-    summary = aggregate(rows)
-    summary["config"] = {
-        "embedder": embedder.name,
-        "generator": settings.generator if answers else None,
-        "k": settings.k,
-        "questions": str(questions_file or GOLD),
-        "passages": [str(p) for p in passages or []],
-        "retrieval": (retrieval or RetrievalSettings()).__dict__,
-    }
-    return summary, rows
+        rows = run(questions, retriever, answer_fn)
+        summary = aggregate(rows)
+        summary["config"] = {
+            "embedder": embedder.name,
+            "generator": settings.generator if answers else None,
+            "k": settings.k,
+            "questions": str(questions_file or GOLD),
+            "passages": [str(p) for p in passages or []],
+            "retrieval": (retrieval or RetrievalSettings()).__dict__,
+        }
+        return summary, rows
 
 
 def format_table(summary: dict[str, Any], keys: tuple[str, ...]) -> str:
@@ -105,11 +90,19 @@ def format_table(summary: dict[str, Any], keys: tuple[str, ...]) -> str:
         cells = []
         for k in keys:
             v = s.get(k)
-            cells.append(f"{'-':>9}" if v is None else f"{v:>9.3f}" if v <= 1.0 or "ms" not in k else f"{v:>9.1f}")
+            cells.append(
+                f"{'-':>9}"
+                if v is None
+                else f"{v:>9.3f}"
+                if v <= 1.0 or "ms" not in k
+                else f"{v:>9.1f}"
+            )
         lines.append(f"{name:10} {s['n']:>4} " + " ".join(cells))
     return "\n".join(lines)
 
 
 def write_json(summary: dict[str, Any], rows: list[dict[str, Any]], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({**summary, "questions": rows}, ensure_ascii=False, indent=1), encoding="utf-8")
+    out.write_text(
+        json.dumps({**summary, "questions": rows}, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
