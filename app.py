@@ -31,12 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open", action="store_true", help="open the page in a browser")
     args = parser.parse_args(argv)
 
-    from rag.config import Settings
     from rag.errors import JauapError
+    from rag.settings import Settings
 
     try:
         settings = Settings.from_env().with_(index_dir=args.index_dir)
-        from rag.web import serve
+        from rag.web.app import serve
 
         serve(settings, host=args.host, port=args.port, docs=args.docs, open_browser=args.open)
     except JauapError as exc:

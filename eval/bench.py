@@ -39,16 +39,16 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from rag import store  # noqa: E402
-from rag.bm25 import BM25Channel  # noqa: E402
-from rag.chunking import ChunkSettings  # noqa: E402
-from rag.embed import DEFAULT_EMBEDDER, FakeEmbedder, get_embedder  # noqa: E402
-from rag.indexer import embed_text, index_paths  # noqa: E402
-from rag.lang import detect  # noqa: E402
-from rag.metrics import percentile  # noqa: E402
+from rag.eval.metrics import percentile  # noqa: E402
+from rag.index import store  # noqa: E402
+from rag.index.bm25 import BM25Channel  # noqa: E402
+from rag.index.embedders import DEFAULT_EMBEDDER, FakeEmbedder, get_embedder  # noqa: E402
+from rag.index.indexer import embed_text, index_paths  # noqa: E402
+from rag.ingest.chunking import ChunkSettings  # noqa: E402
 from rag.protocols import Embedder  # noqa: E402
-from rag.retrieve import HybridRetriever, RetrievalSettings  # noqa: E402
-from rag.types import Chunk, Document  # noqa: E402
+from rag.records import Chunk, Document  # noqa: E402
+from rag.search.hybrid import HybridRetriever, RetrievalSettings  # noqa: E402
+from rag.text.lang import detect  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EVALDATA = Path(os.environ.get("JAUAP_EVALDATA", ROOT.parent / "shared" / "evaldata"))
@@ -255,8 +255,8 @@ def bench_indexing(
     log: Log = print,
 ) -> dict[str, Any]:
     """`index_paths` (cache=None) on real passages vs the raw embedder on the same texts."""
-    from rag.chunking import chunk_document
-    from rag.ingest import load_document
+    from rag.ingest.chunking import chunk_document
+    from rag.ingest.documents import load_document
 
     rows = pick_passages(embedder, evaldata, n_passages)
     chunking = ChunkSettings()
@@ -410,7 +410,7 @@ def bench_reindex(
     log: Log = print,
 ) -> dict[str, Any]:
     """Time `index_paths` on an unchanged folder (after a first build); fake embedder by default."""
-    from rag.ingest import discover, file_hash
+    from rag.ingest.documents import discover, file_hash
 
     embedder = embedder or FakeEmbedder()
     streams = streams if streams is not None else word_streams(evaldata)
@@ -588,9 +588,9 @@ def _measure_load_subprocess(index_dir: Path, dim: int) -> dict[str, Any]:
         "        k, _, v = line.partition(':')\n"
         "        if k in ('VmRSS', 'VmHWM'): d[k] = int(v.split()[0]) / 1024\n"
         "    return d\n"
-        "from rag import store\n"
-        "from rag.embed import FakeEmbedder\n"
-        "from rag.retrieve import HybridRetriever\n"
+        "from rag.index import store\n"
+        "from rag.index.embedders import FakeEmbedder\n"
+        "from rag.search.hybrid import HybridRetriever\n"
         "import faiss, bm25s\n"
         "before = mem()\n"
         "t = time.perf_counter()\n"
@@ -785,8 +785,8 @@ def bench_quality(
 ) -> dict[str, Any]:
     """hit@1 / hit@5 / mrr@10 per group via `rag.evalcli.run_eval` for each pool and mode,
     plus a pool mixing all three passage files."""
-    from rag.config import Settings
-    from rag.evalcli import run_eval
+    from rag.eval.command import run_eval
+    from rag.settings import Settings
 
     questions = Path(evaldata) / QUESTIONS
     runs: list[tuple[str, list[Path], str]] = [
@@ -852,7 +852,7 @@ PARALLEL_GROUP = "en->ru*"
 
 def parallel_aware(rows: list[dict[str, Any]], relevant: dict[str, set[str]]) -> dict[str, Any]:
     """hit@1/hit@5/mrr@10 of the en->ru rows when a passage's XQuAD translation counts."""
-    from rag import metrics
+    from rag.eval import metrics
 
     def norm(pid: str) -> str:
         return re.sub(r"^xquad\.(en|ru)\.", "xquad.*.", pid)
@@ -914,8 +914,8 @@ def bench_answer(
     log: Log = print,
 ) -> dict[str, Any]:
     """p50/p95 of `Assistant.ask` (extractive) over the gold questions on the sample corpus."""
-    from rag.answer import Assistant
-    from rag.cache import VectorCache, default_cache_path
+    from rag.answer.assistant import Assistant
+    from rag.index.vector_cache import VectorCache, default_cache_path
 
     questions = [r["question"] for r in read_jsonl(gold)]
     if limit:

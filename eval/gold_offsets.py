@@ -28,7 +28,7 @@ EVAL_DIR = Path(__file__).resolve().parent
 ROOT = EVAL_DIR.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.ingest import load_document  # noqa: E402 - after the sys.path tweak
+from rag.ingest.documents import load_document  # noqa: E402 - after the sys.path tweak
 
 GOLD = EVAL_DIR / "gold.jsonl"
 CORPUS = EVAL_DIR / "corpus"

@@ -11,14 +11,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from rag.cache import VectorCache, default_cache_path
-from rag.chunking import ChunkSettings
-from rag.embed import get_embedder
-from rag.evalsets import load_dev_questions, load_passages
-from rag.evaluate import aggregate, run
-from rag.indexer import index_documents
-from rag.retrieve import HybridRetriever, RetrievalSettings
-from rag.store import load
+from rag.eval.run import aggregate, run
+from rag.eval.sets import load_dev_questions, load_passages
+from rag.index.embedders import get_embedder
+from rag.index.indexer import index_documents
+from rag.index.store import load
+from rag.index.vector_cache import VectorCache, default_cache_path
+from rag.ingest.chunking import ChunkSettings
+from rag.search.hybrid import HybridRetriever, RetrievalSettings
 
 POOLS = {
     "kk": "kazqad.kk.passages.jsonl",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from rag.config import Settings
 from rag.errors import JauapError
+from rag.settings import Settings
 
 INDEX_DIR_HELP = "Index folder (default: ./index of the project, or $JAUAP_INDEX_DIR)."
 
@@ -76,7 +76,7 @@ def index(
     Example:
       jauap index ~/docs/news --index-dir ~/docs/index
     """
-    from rag.engine import build_index
+    from rag.pipeline import build_index
 
     settings = _settings(ctx).with_(index_dir=index_dir, embedder=embedder)
     if paths:
@@ -116,8 +116,8 @@ def search(
     Example:
       jauap search "Медиафорум қай қалада өтті?" -k 3 --json
     """
-    from rag.engine import open_retriever
-    from rag.retrieve import RetrievalSettings
+    from rag.pipeline import open_retriever
+    from rag.search.hybrid import RetrievalSettings
 
     settings = _settings(ctx).with_(index_dir=index_dir)
     retriever = open_retriever(settings, retrieval=RetrievalSettings(mode=mode))
@@ -159,8 +159,8 @@ def ask(
       jauap ask "Who opened the media forum in Almaty?"
       jauap ask "Форум қашан өтті?" --json
     """
-    from rag.answer import Assistant, make_generator
-    from rag.engine import open_retriever
+    from rag.answer.assistant import Assistant, make_generator
+    from rag.pipeline import open_retriever
 
     settings = _settings(ctx).with_(index_dir=index_dir, generator=generator, k=k)
     assistant = Assistant(
@@ -214,9 +214,9 @@ def eval_(
       jauap eval --questions ../shared/evaldata/dev.questions.jsonl \\
                  --passages ../shared/evaldata/xquad.ru.passages.jsonl --no-answers
     """
-    from rag.evalcli import format_table, run_eval, write_json
-    from rag.evaluate import ANSWER_KEYS, RETRIEVAL_KEYS
-    from rag.retrieve import RetrievalSettings
+    from rag.eval.command import format_table, run_eval, write_json
+    from rag.eval.run import ANSWER_KEYS, RETRIEVAL_KEYS
+    from rag.search.hybrid import RetrievalSettings
 
     if passages and not questions:
         raise click.UsageError("--passages needs --questions")
@@ -234,11 +234,11 @@ def eval_(
         write_json(summary, rows, json_out)
         click.echo(f"wrote {json_out}", err=True)
     if report_dir:
-        from rag.report import write_report
+        from rag.eval.report import write_report
 
         click.echo(f"wrote {write_report(summary, rows, report_dir)}", err=True)
     if gate_file:
-        from rag.gates import check_gates
+        from rag.eval.gates import check_gates
 
         failures = check_gates(summary, gate_file, gate_section)
         for line in failures:
@@ -261,7 +261,7 @@ def serve(ctx: click.Context, host: str, port: int, index_dir: Path | None, docs
     Example:
       jauap serve --docs ~/docs/news --port 7860
     """
-    from rag.web import serve as serve_page
+    from rag.web.app import serve as serve_page
 
     settings = _settings(ctx).with_(index_dir=index_dir)
     serve_page(settings, host=host, port=port, docs=list(docs) or None)

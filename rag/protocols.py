@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
-    from rag.types import Hit
+    from rag.records import Hit
 
 
 @runtime_checkable

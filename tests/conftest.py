@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import SAMPLE_CORPUS
+from rag.settings import SAMPLE_CORPUS
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

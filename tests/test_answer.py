@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from rag import store
-from rag.answer import Assistant, carry_entities, make_generator
-from rag.chunking import ChunkSettings
-from rag.config import SAMPLE_CORPUS, Settings
-from rag.embed import FakeEmbedder
+from rag.answer.assistant import Assistant, carry_entities, make_generator
+from rag.answer.extractive import REFUSAL, ExtractiveSettings
 from rag.errors import ConfigError, GeneratorError
-from rag.extractive import REFUSAL, ExtractiveSettings
-from rag.indexer import index_paths
-from rag.retrieve import HybridRetriever
+from rag.index import store
+from rag.index.embedders import FakeEmbedder
+from rag.index.indexer import index_paths
+from rag.ingest.chunking import ChunkSettings
+from rag.search.hybrid import HybridRetriever
+from rag.settings import SAMPLE_CORPUS, Settings
 from tests.fakes import FakeGenerator
 
 # The fake embedder's cosines are far lower than a real model's: use a threshold that

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.embed import FakeEmbedder
+from rag.index.embedders import FakeEmbedder
 
 BENCH = Path(__file__).resolve().parents[1] / "eval" / "bench.py"
 

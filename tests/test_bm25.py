@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.bm25 import DEFAULT_KK_STEMMER, KK_STEMMERS, BM25Channel, kk_suffix_stem, tokenize
+from rag.index.bm25 import DEFAULT_KK_STEMMER, KK_STEMMERS, BM25Channel, kk_suffix_stem, tokenize
 
 RU_DOCS = [
     "В Алматы открылся медиафорум, на который приехали журналисты из десяти стран.",

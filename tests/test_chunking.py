@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from rag.chunking import ChunkSettings, chunk_document, chunk_id_for
-from rag.config import SAMPLE_CORPUS
-from rag.embed import FakeEmbedder
 from rag.errors import ConfigError
-from rag.ingest import load_document
-from rag.sentences import split_spans
-from rag.types import Chunk, Document
+from rag.index.embedders import FakeEmbedder
+from rag.ingest.chunking import ChunkSettings, chunk_document, chunk_id_for
+from rag.ingest.documents import load_document
+from rag.records import Chunk, Document
+from rag.settings import SAMPLE_CORPUS
+from rag.text.sentences import split_spans
 
 SMALL = ChunkSettings(max_tokens=60, min_tokens=20, overlap_tokens=15)
 SAMPLES = ["000_1a1ef730ee62db7a.txt", "004_a5a20995b4c71b1a.txt"]

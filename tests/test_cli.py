@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from rag.cli import main
-from rag.config import PROJECT_ROOT
-from rag.ingest import load_document
+from rag.ingest.documents import load_document
+from rag.settings import PROJECT_ROOT
 
 RU_NAME = "000_1a1ef730ee62db7a.txt"
 HIT_KEYS = {

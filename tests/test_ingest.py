@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import SAMPLE_CORPUS
 from rag.errors import InputError
-from rag.ingest import (
+from rag.ingest.documents import (
     clean_text,
     decode_bytes,
     discover,
@@ -18,6 +17,7 @@ from rag.ingest import (
     parse_date,
     read_raw,
 )
+from rag.settings import SAMPLE_CORPUS
 
 RU_SAMPLE = SAMPLE_CORPUS / "000_1a1ef730ee62db7a.txt"
 KK_SAMPLE = SAMPLE_CORPUS / "004_a5a20995b4c71b1a.txt"

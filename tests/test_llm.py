@@ -17,9 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.errors import ConfigError, GeneratorError, MissingDependencyError
-from rag.lang import detect
-from rag.prompts import (
+from rag.answer.prompts import (
     CONDENSE,
     MESSAGE_OVERHEAD,
     REFUSAL,
@@ -29,6 +27,8 @@ from rag.prompts import (
     condense_messages,
     prompt_tokens,
 )
+from rag.errors import ConfigError, GeneratorError, MissingDependencyError
+from rag.text.lang import detect
 from tests.fakes import local_server
 
 LANGS = ("kk", "ru", "en")
@@ -157,7 +157,7 @@ def _free_port() -> int:
 
 
 def test_openai_repr_and_errors_hide_the_key() -> None:
-    from rag.llm import OpenAIGenerator
+    from rag.answer.llm import OpenAIGenerator
 
     gen = OpenAIGenerator("http://user:pw@127.0.0.1:1/v1", "m", api_key=SECRET)
     assert SECRET not in repr(gen) and "pw" not in repr(gen) and SECRET not in str(vars(gen))
@@ -166,7 +166,7 @@ def test_openai_repr_and_errors_hide_the_key() -> None:
 
 
 def test_openai_closed_port_fails_fast_without_the_key() -> None:
-    from rag.llm import OpenAIGenerator
+    from rag.answer.llm import OpenAIGenerator
 
     gen = OpenAIGenerator(f"http://127.0.0.1:{_free_port()}/v1", "m", api_key=SECRET, timeout=2)
     started = time.perf_counter()
@@ -177,7 +177,7 @@ def test_openai_closed_port_fails_fast_without_the_key() -> None:
 
 
 def test_openai_silent_server_times_out() -> None:
-    from rag.llm import OpenAIGenerator
+    from rag.answer.llm import OpenAIGenerator
 
     with socket.socket() as listener:  # accepts TCP connections, never answers
         listener.bind(("127.0.0.1", 0))
@@ -240,7 +240,7 @@ def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.mark.parametrize("fake_server", list(GARBAGE), indirect=True)
 def test_openai_garbage_reply_raises(fake_server: str) -> None:
-    from rag.llm import OpenAIGenerator
+    from rag.answer.llm import OpenAIGenerator
 
     gen = OpenAIGenerator(fake_server, "m", api_key=SECRET, timeout=5)
     with pytest.raises(GeneratorError) as err:
@@ -250,14 +250,14 @@ def test_openai_garbage_reply_raises(fake_server: str) -> None:
 
 @pytest.mark.parametrize("fake_server", list(GOOD), indirect=True)
 def test_openai_parses_event_stream_and_plain_json(fake_server: str) -> None:
-    from rag.llm import OpenAIGenerator
+    from rag.answer.llm import OpenAIGenerator
 
     gen = OpenAIGenerator(fake_server + "/", "m", timeout=5)
     assert "".join(gen.stream([{"role": "user", "content": "hi"}])) == "Paris [1]."
 
 
 def test_bundled_gguf_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag import llm
+    from rag.answer import llm
 
     with pytest.raises(ConfigError, match="unknown bundled model"):
         llm.bundled_gguf("gpt-5")
@@ -277,7 +277,7 @@ needs_llama = pytest.mark.skipif(
 
 
 def _gguf(name: str, package: str) -> str:
-    from rag.llm import bundled_gguf
+    from rag.answer.llm import bundled_gguf
 
     if importlib.util.find_spec(package) is None:
         pytest.skip(f"{name} GGUF package {package} is not installed")
@@ -305,7 +305,7 @@ ASK = [
 
 
 def test_llama_cpp_missing_dependency(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    from rag.llm import LlamaCppGenerator
+    from rag.answer.llm import LlamaCppGenerator
 
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
     with pytest.raises(MissingDependencyError, match=r"pip install 'jauap\[llama\]'"):
@@ -314,7 +314,7 @@ def test_llama_cpp_missing_dependency(monkeypatch: pytest.MonkeyPatch, tmp_path)
 
 @needs_llama
 def test_llama_cpp_missing_model_file_names_the_path(tmp_path) -> None:
-    from rag.llm import LlamaCppGenerator
+    from rag.answer.llm import LlamaCppGenerator
 
     with pytest.raises(ConfigError, match="nothing-here.gguf"):
         LlamaCppGenerator(tmp_path / "nothing-here.gguf")
@@ -323,7 +323,7 @@ def test_llama_cpp_missing_model_file_names_the_path(tmp_path) -> None:
 @pytest.mark.llm
 @needs_llama
 def test_llama_cpp_streams_smollm2(smollm2: str) -> None:
-    from rag.llm import LlamaCppGenerator
+    from rag.answer.llm import LlamaCppGenerator
 
     gen = LlamaCppGenerator(smollm2, n_ctx=2048, max_tokens=24)
     assert gen.has_chat_template
@@ -335,7 +335,7 @@ def test_llama_cpp_streams_smollm2(smollm2: str) -> None:
 @pytest.mark.llm
 @needs_llama
 def test_llama_cpp_plain_completion_for_gemma3_base(gemma3: str) -> None:
-    from rag.llm import LlamaCppGenerator
+    from rag.answer.llm import LlamaCppGenerator
 
     gen = LlamaCppGenerator(gemma3, n_ctx=1024, max_tokens=16)
     assert not gen.has_chat_template  # base model: rendered as System/User/Assistant text
@@ -382,7 +382,7 @@ def llama_server(
 @pytest.mark.llm
 @needs_llama
 def test_openai_streams_from_a_real_llama_cpp_server(llama_server: tuple[str, str]) -> None:
-    from rag.llm import OpenAIGenerator
+    from rag.answer.llm import OpenAIGenerator
 
     base, model_id = llama_server
     gen = OpenAIGenerator(base, model_id, api_key=SECRET, timeout=60, max_tokens=24)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import metrics
-from rag.evaluate import aggregate
-from rag.gates import check_gates
+from rag.eval import metrics
+from rag.eval.gates import check_gates
+from rag.eval.run import aggregate
 
 
 def test_rank_metrics() -> None:

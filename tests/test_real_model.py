@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rag import store
-from rag.answer import Assistant
-from rag.chunking import ChunkSettings
+from rag.answer.assistant import Assistant
 from rag.cli import main
-from rag.config import SAMPLE_CORPUS
-from rag.embed import SentenceTransformerEmbedder, get_embedder
-from rag.indexer import index_paths
-from rag.retrieve import HybridRetriever
+from rag.index import store
+from rag.index.embedders import SentenceTransformerEmbedder, get_embedder
+from rag.index.indexer import index_paths
+from rag.ingest.chunking import ChunkSettings
+from rag.search.hybrid import HybridRetriever
+from rag.settings import SAMPLE_CORPUS
 
 pytestmark = pytest.mark.slow
 RU_TITLE = "В Алматы обсудили будущее медиапространства Казахстана и России"
@@ -87,7 +87,7 @@ def test_unanswerable_question_is_refused(index_dir: Path) -> None:
 def test_sentence_transformers_path_on_a_real_local_model(tmp_path: Path) -> None:
     """Users pick other models by id or folder; here the rebuilt e5 checkpoint folder."""
     pytest.importorskip("sentence_transformers")
-    from rag.e5model import default_model_dir, ensure_default_model
+    from rag.index.e5_onnx import default_model_dir, ensure_default_model
 
     ensure_default_model()
     embedder = get_embedder(str(default_model_dir()))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from rag import store
-from rag.chunking import ChunkSettings
-from rag.config import SAMPLE_CORPUS
-from rag.embed import FakeEmbedder
 from rag.errors import ConfigError
-from rag.indexer import index_paths
-from rag.retrieve import HybridRetriever, RetrievalSettings
+from rag.index import store
+from rag.index.embedders import FakeEmbedder
+from rag.index.indexer import index_paths
+from rag.ingest.chunking import ChunkSettings
+from rag.search.hybrid import HybridRetriever, RetrievalSettings
+from rag.settings import SAMPLE_CORPUS
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.config import SAMPLE_CORPUS
-from rag.ingest import load_document
-from rag.sentences import split, split_spans
+from rag.ingest.documents import load_document
+from rag.settings import SAMPLE_CORPUS
+from rag.text.sentences import split, split_spans
 
 
 def _check_spans(text: str) -> list[str]:

@@ -15,11 +15,11 @@ from tests.fakes import local_server
 
 gr = pytest.importorskip("gradio")
 
-from rag import answer as answer_mod  # noqa: E402
-from rag.config import Settings  # noqa: E402
-from rag.web import WebApp, build_app  # noqa: E402
-from rag.web_backend import Backend, UploadError, safe_filename  # noqa: E402
-from rag.web_render import esc, linkify, render_answer, render_card, render_panel  # noqa: E402
+from rag.answer import assistant as answer_mod  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+from rag.web.app import WebApp, build_app  # noqa: E402
+from rag.web.backend import Backend, UploadError, safe_filename  # noqa: E402
+from rag.web.render import esc, linkify, render_answer, render_card, render_panel  # noqa: E402
 
 ASK_KEYS = {
     "question", "answer", "language", "refused", "citations", "generator", "timings",
@@ -43,7 +43,7 @@ def run(gen):
 
 @pytest.fixture()
 def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WebApp:
-    monkeypatch.setattr("rag.web.REVEAL_SECONDS", 0.0)
+    monkeypatch.setattr("rag.web.app.REVEAL_SECONDS", 0.0)
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "forum.txt").write_text(
@@ -178,7 +178,7 @@ def test_api_returns_the_ask_json_shape(web: WebApp) -> None:
 def test_answer_streams_progressively_and_links_cards(
     web: WebApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("rag.web.REVEAL_SECONDS", 0.2)
+    monkeypatch.setattr("rag.web.app.REVEAL_SECONDS", 0.2)
     outputs = list(web.respond("The second media forum was held in Almaty in September 2025.",
                                [], ui_lang="en"))
     assert len(outputs) > 3  # question shown, words revealed, final
@@ -255,7 +255,7 @@ def test_upload_rejections(web: WebApp, tmp_path: Path, monkeypatch: pytest.Monk
     assert "оқылмады" in status and not (web.backend.uploads_dir / "empty.txt").exists()
     big = tmp_path / "big.txt"
     big.write_text("word " * 1000, encoding="utf-8")
-    monkeypatch.setattr("rag.web_backend.UPLOAD_LIMIT_MB", 0.001)
+    monkeypatch.setattr("rag.web.backend.UPLOAD_LIMIT_MB", 0.001)
     status, *_ = web.upload([str(big)], "en")
     assert "larger than" in status
     status, *_ = web.upload(None, "en")

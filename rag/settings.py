@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from rag.chunking import ChunkSettings
-from rag.embed import DEFAULT_EMBEDDER
 from rag.errors import ConfigError
+from rag.index.embedders import DEFAULT_EMBEDDER
+from rag.ingest.chunking import ChunkSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = PROJECT_ROOT / "eval" / "corpus"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.bm25 import BM25Channel
 from rag.errors import IndexMismatchError, IndexMissingError
-from rag.types import Chunk, Document
+from rag.index.bm25 import BM25Channel
+from rag.records import Chunk, Document
 
 FORMAT_VERSION = 1
 # Exact search below, HNSW above. Exact inner product over 100k x 384 takes ~20 ms on one

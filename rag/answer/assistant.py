@@ -12,11 +12,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag import cite, extractive
+from rag.answer import cite, extractive
 from rag.errors import ConfigError, GeneratorError, JauapError
-from rag.lang import detect
-from rag.retrieve import HybridRetriever
-from rag.types import Hit
+from rag.records import Hit
+from rag.search.hybrid import HybridRetriever
+from rag.text.lang import detect
 
 History = Sequence[tuple[str, str]]  # (question, answer) pairs, oldest first
 GENERATOR_NAMES = ("extractive", "llama-cpp", "openai")
@@ -144,7 +144,7 @@ class Assistant:
             return question
         if self.generator is None:
             return carry_entities(question, history, lang)
-        from rag.prompts import condense_messages
+        from rag.answer.prompts import condense_messages
 
         started = time.perf_counter()
         try:
@@ -163,7 +163,7 @@ class Assistant:
         return extractive.compose(question, lang, hits, picks, self.settings)
 
     def _llm_stream(self, question: str, lang: str, hits: list[Hit], history: History) -> Iterator[str]:
-        from rag.prompts import PromptSource, build_messages
+        from rag.answer.prompts import PromptSource, build_messages
 
         sources = [
             PromptSource(n, h.doc.title, h.doc.date, h.doc.lang, h.chunk.text)
@@ -178,7 +178,7 @@ class Assistant:
 
     @staticmethod
     def _is_refusal(text: str, lang: str) -> bool:
-        from rag.prompts import REFUSAL
+        from rag.answer.prompts import REFUSAL
 
         body = cite._MARKER.sub("", text).strip().lower()
         return any(body.startswith(r.lower().rstrip(".")) for r in REFUSAL.values()) or not body
@@ -225,12 +225,12 @@ def make_generator(name: str, settings: Any) -> object | None:
     if name == "extractive":
         return None
     if name == "llama-cpp":
-        from rag.llm import LlamaCppGenerator, bundled_gguf
+        from rag.answer.llm import LlamaCppGenerator, bundled_gguf
 
         path = settings.llama_model_path or bundled_gguf("smollm2")
         return LlamaCppGenerator(path)
     if name == "openai":
-        from rag.llm import OpenAIGenerator
+        from rag.answer.llm import OpenAIGenerator
 
         if not settings.openai_base_url or not settings.openai_model:
             raise ConfigError(

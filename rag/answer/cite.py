@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from rag.bm25 import tokenize
-from rag.sentences import split_spans
-from rag.types import Hit
+from rag.index.bm25 import tokenize
+from rag.records import Hit
+from rag.text.sentences import split_spans
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 # Cosine (multilingual-e5-small) above which a sentence counts as saying the same thing;

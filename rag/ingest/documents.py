@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag import lang as langmod
 from rag.errors import InputError
-from rag.types import Document
+from rag.records import Document
+from rag.text import lang as langmod
 
 SUPPORTED = {".txt", ".md", ".markdown", ".docx", ".pdf", ".html", ".htm"}
 

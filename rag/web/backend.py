@@ -21,17 +21,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rag import store
-from rag.answer import Assistant, make_generator
-from rag.config import Settings
-from rag.embed import get_embedder
-from rag.engine import build_index
+from rag.answer.assistant import Assistant, make_generator
 from rag.errors import ConfigError, IndexMismatchError, InputError, JauapError
-from rag.indexer import IndexReport
-from rag.ingest import SUPPORTED, load_document
+from rag.i18n.page import UPLOAD_LIMIT_MB
+from rag.index import store
+from rag.index.embedders import get_embedder
+from rag.index.indexer import IndexReport
+from rag.ingest.documents import SUPPORTED, load_document
+from rag.pipeline import build_index
 from rag.protocols import Embedder
-from rag.retrieve import HybridRetriever
-from rag.web_text import UPLOAD_LIMIT_MB
+from rag.search.hybrid import HybridRetriever
+from rag.settings import Settings
 
 log = logging.getLogger("jauap.web")
 Progress = Callable[[float, str], None]

@@ -1,4 +1,4 @@
-"""The page's components and their wiring (called inside `gr.Blocks` by rag.web)."""
+"""The page's components and their wiring (called inside `gr.Blocks` by rag.web.app)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from rag.ingest import SUPPORTED
-from rag.web_render import render_messages, render_panel
-from rag.web_text import EXAMPLES, UI_LANG_CHOICES, t
+from rag.i18n.page import EXAMPLES, UI_LANG_CHOICES, t
+from rag.ingest.documents import SUPPORTED
+from rag.web.render import render_messages, render_panel
 
 if TYPE_CHECKING:
-    from rag.web import WebApp
+    from rag.web.app import WebApp
 
 
 def layout(

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.errors import ConfigError
-from rag.sentences import split_spans
-from rag.types import Chunk, Document
+from rag.records import Chunk, Document
+from rag.text.sentences import split_spans
 
 
 @dataclass(frozen=True)

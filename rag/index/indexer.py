@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import store
-from rag.bm25 import BM25Channel
-from rag.cache import VectorCache
-from rag.chunking import ChunkSettings, chunk_document
 from rag.errors import InputError
-from rag.ingest import SUPPORTED, discover, doc_id_for, file_hash, load_document
+from rag.index import store
+from rag.index.bm25 import BM25Channel
+from rag.index.vector_cache import VectorCache
+from rag.ingest.chunking import ChunkSettings, chunk_document
+from rag.ingest.documents import SUPPORTED, discover, doc_id_for, file_hash, load_document
 from rag.protocols import Embedder
-from rag.types import Chunk, Document
+from rag.records import Chunk, Document
 
 Progress = Callable[[float, str], None]
 

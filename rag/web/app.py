@@ -23,10 +23,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the page works off
 
 import gradio as gr  # noqa: E402
 
-from rag.answer import GENERATOR_NAMES  # noqa: E402
-from rag.config import Settings  # noqa: E402
+from rag.answer.assistant import GENERATOR_NAMES  # noqa: E402
 from rag.errors import JauapError  # noqa: E402
-from rag.web_backend import (  # noqa: E402
+from rag.i18n.page import CSS, HEAD, UPLOAD_LIMIT_MB, t  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+from rag.web.backend import (  # noqa: E402
     Backend,
     NotReadyError,
     UploadError,
@@ -34,8 +35,7 @@ from rag.web_backend import (  # noqa: E402
     public_url,
     safe_filename,
 )
-from rag.web_render import esc, render_messages, render_panel  # noqa: E402
-from rag.web_text import CSS, HEAD, UPLOAD_LIMIT_MB, t  # noqa: E402
+from rag.web.render import esc, render_messages, render_panel  # noqa: E402
 
 __all__ = ["WebApp", "build_app", "serve", "safe_filename", "launch_kwargs"]
 log = logging.getLogger("jauap.web")
@@ -297,7 +297,7 @@ def launch_kwargs() -> dict[str, Any]:
 def build_app(settings: Settings, backend: Backend | None = None, start: bool = True) -> gr.Blocks:
     """The page. Starts indexing in the background unless `start` is False (or a
     `backend` is passed); the status line follows it."""
-    from rag.web_layout import layout
+    from rag.web.layout import layout
 
     if backend is None:
         backend = Backend(settings)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.errors import ConfigError
-from rag.lang import detect
+from rag.index.store import IndexData
 from rag.protocols import Embedder
-from rag.store import IndexData
-from rag.types import Hit
+from rag.records import Hit
+from rag.text.lang import detect
 
 MODES = ("hybrid", "dense", "bm25")
 SAME_SCRIPT = {"kk": "ru", "ru": "kk"}

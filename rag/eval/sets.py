@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import InputError
-from rag.ingest import clean_text, load_document
-from rag.lang import detect
-from rag.types import Document
+from rag.ingest.documents import clean_text, load_document
+from rag.records import Document
+from rag.text.lang import detect
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rag.evaluate import ANSWER_KEYS, RETRIEVAL_KEYS
+from rag.eval.run import ANSWER_KEYS, RETRIEVAL_KEYS
 
 
 def _table(summary: dict[str, Any], keys: tuple[str, ...]) -> str:

@@ -8,8 +8,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rag import metrics
-from rag.evalsets import EvalQuestion
+from rag.eval import metrics
+from rag.eval.sets import EvalQuestion
 from rag.protocols import Retriever
 
 RETRIEVAL_KEYS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10")

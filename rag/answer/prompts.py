@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.errors import GeneratorError
-from rag.sentences import split_spans
+from rag.text.sentences import split_spans
 
 # Same sentences as the extractive generator's, so a refusal reads the same either way.
 REFUSAL = {

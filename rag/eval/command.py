@@ -8,15 +8,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.answer import Assistant, make_generator
-from rag.cache import VectorCache, default_cache_path
-from rag.config import PROJECT_ROOT, Settings
-from rag.embed import get_embedder
-from rag.evalsets import EvalQuestion, load_dev_questions, load_gold, load_passages
-from rag.evaluate import aggregate, run
-from rag.indexer import index_documents, index_paths
-from rag.retrieve import HybridRetriever, RetrievalSettings
-from rag.store import load
+from rag.answer.assistant import Assistant, make_generator
+from rag.eval.run import aggregate, run
+from rag.eval.sets import EvalQuestion, load_dev_questions, load_gold, load_passages
+from rag.index.embedders import get_embedder
+from rag.index.indexer import index_documents, index_paths
+from rag.index.store import load
+from rag.index.vector_cache import VectorCache, default_cache_path
+from rag.search.hybrid import HybridRetriever, RetrievalSettings
+from rag.settings import PROJECT_ROOT, Settings
 
 GOLD = PROJECT_ROOT / "eval" / "gold.jsonl"
 

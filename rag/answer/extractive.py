@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.cite import SentenceLookup, lexical_support
+from rag.answer.cite import SentenceLookup, lexical_support
 from rag.errors import ConfigError
-from rag.types import Hit
+from rag.records import Hit
 
 LANG_NAMES = {
     "en": {"en": "English", "ru": "Russian", "kk": "Kazakh"},

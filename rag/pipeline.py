@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag import store
-from rag.config import Settings
-from rag.embed import get_embedder
-from rag.indexer import IndexReport, Progress, index_paths
+from rag.index import store
+from rag.index.embedders import get_embedder
+from rag.index.indexer import IndexReport, Progress, index_paths
 from rag.protocols import Embedder
-from rag.retrieve import HybridRetriever, RetrievalSettings
+from rag.search.hybrid import HybridRetriever, RetrievalSettings
+from rag.settings import Settings
 
 
 def build_index(

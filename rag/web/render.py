@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.web_text import t
+from rag.i18n.page import t
 
 MAX_DOC_CHARS = 100_000  # the "whole document" view of a huge upload is cut here
 PANEL_TURNS = 5  # source sections kept in the panel (newest first)
