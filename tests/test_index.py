@@ -14,9 +14,10 @@ from rag.errors import IndexMismatchError, IndexMissingError, InputError
 from rag.index import store
 from rag.index.embedders import FakeEmbedder
 from rag.index.indexer import IndexReport, index_paths, text_key
-from rag.index.vector_cache import VectorCache, default_cache_path
+from rag.index.vector_cache import VectorCache
 from rag.ingest.chunking import ChunkSettings
 from rag.ingest.documents import doc_id_for, load_document
+from rag.settings import Settings
 
 SMALL = ChunkSettings(max_tokens=60, min_tokens=20, overlap_tokens=15)
 RU_NAME = "000_1a1ef730ee62db7a.txt"
@@ -373,7 +374,7 @@ def test_changed_chunk_settings_rechunk_everything(corpus: Path, index_dir: Path
 
 
 def test_vector_cache_roundtrip(fake_env: dict[str, str]) -> None:
-    path = default_cache_path()
+    path = Settings.from_env().vector_cache_path
     assert str(path).startswith(fake_env["JAUAP_CACHE_DIR"])
     vectors = FakeEmbedder().embed_passages(["бірінші мәтін", "второй текст", "third text"])
     items = {text_key(str(i)): v for i, v in enumerate(vectors)}
@@ -403,12 +404,12 @@ def test_shared_cache_means_a_second_index_embeds_nothing(
     corpus: Path, tmp_path: Path, fake_env: dict[str, str]
 ) -> None:
     fingerprint = FakeEmbedder().fingerprint()
-    first_cache = VectorCache(default_cache_path(), fingerprint)
+    first_cache = VectorCache(Settings.from_env().vector_cache_path, fingerprint)
     first, first_embedder = _build(corpus, tmp_path / "index-a", cache=first_cache)
     first_cache.close()
     assert first_embedder.texts and first.embedded_chunks > 0
 
-    second_cache = VectorCache(default_cache_path(), fingerprint)
+    second_cache = VectorCache(Settings.from_env().vector_cache_path, fingerprint)
     second, second_embedder = _build(corpus, tmp_path / "index-b", cache=second_cache)
     second_cache.close()
     assert second_embedder.texts == []

@@ -38,14 +38,23 @@ def chunk_id_for(doc_id: str, start: int, text: str) -> str:
 def _split_long(
     text: str, span: tuple[int, int], max_tokens: int, count: Callable[[str], int]
 ) -> list[tuple[int, int]]:
-    """Cut a sentence longer than the budget at word boundaries."""
+    """Cut a sentence longer than the budget at word boundaries.
+
+    Each piece is found by galloping (a window doubling from 4 chars per token) and then
+    a binary search inside it, so a megabyte-long "sentence" costs time linear in its
+    length (searching the whole remainder made 80k chars 0.21 s and 1 M about 30 s)."""
     s, e = span
     pieces: list[tuple[int, int]] = []
     while s < e:
-        lo, hi = s, e
-        if count(text[s:e]) <= max_tokens:
-            pieces.append((s, e))
-            break
+        lo, width = s, 4 * max_tokens
+        while True:  # gallop: grow the window until it no longer fits
+            hi = min(e, s + width)
+            if count(text[s:hi]) > max_tokens:
+                break
+            if hi == e:  # the rest fits
+                pieces.append((s, e))
+                return pieces
+            lo, width = hi, width * 2
         # binary search on the end position, then back off to a space
         while hi - lo > 1:
             mid = (lo + hi) // 2
