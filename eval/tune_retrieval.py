@@ -13,12 +13,13 @@ from pathlib import Path
 
 from rag.eval.run import aggregate, run
 from rag.eval.sets import load_dev_questions, load_passages
-from rag.index.embedders import get_embedder
+from rag.index.embedders import make_embedder
 from rag.index.indexer import index_documents
 from rag.index.store import load
-from rag.index.vector_cache import VectorCache, default_cache_path
+from rag.index.vector_cache import VectorCache
 from rag.ingest.chunking import ChunkSettings
 from rag.search.hybrid import HybridRetriever, RetrievalSettings
+from rag.settings import Settings
 
 POOLS = {
     "kk": "kazqad.kk.passages.jsonl",
@@ -45,8 +46,8 @@ def main() -> None:
     ap.add_argument("--mixed", action="store_true", help="also run one pool mixing kk and ru")
     ap.add_argument("--pools", default="kk,ru,en", help="single-language pools to run")
     args = ap.parse_args()
-    embedder = get_embedder(args.embedder)
-    cache = VectorCache(default_cache_path(), embedder.fingerprint())
+    embedder = make_embedder(Settings.from_env().with_(embedder=args.embedder))
+    cache = VectorCache(Settings.from_env().vector_cache_path, embedder.fingerprint())
     questions = load_dev_questions(args.evaldata / "dev.questions.jsonl")
     tmp = Path(tempfile.mkdtemp(prefix="jauap-tune-"))
 

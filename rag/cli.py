@@ -12,9 +12,10 @@ from pathlib import Path
 import click
 
 from rag.errors import JauapError
-from rag.settings import Settings
+from rag.settings import MAX_K, Settings, apply_thread_limits
 
-INDEX_DIR_HELP = "Index folder (default: ./index of the project, or $JAUAP_INDEX_DIR)."
+INDEX_DIR_HELP = "Index folder (default: ./index, or $JAUAP_INDEX_DIR)."
+GENERATOR_HELP = "extractive (default), llama-cpp, openai or fake; or $JAUAP_GENERATOR."
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -41,13 +42,15 @@ def main(ctx: click.Context) -> None:
 
     \b
     Example:
-      jauap index eval/corpus
+      jauap index rag/data/sample_corpus
       jauap search "Who opened the media forum in Almaty?"
     """
     try:
-        ctx.obj = {"settings": Settings.from_env()}
+        settings = Settings.from_env()
     except JauapError as exc:
         raise click.ClickException(str(exc)) from None
+    ctx.obj = {"settings": settings}
+    apply_thread_limits(settings)
 
 
 @main.command()
@@ -99,7 +102,7 @@ def index(
 @main.command()
 @click.argument("question")
 @click.option(
-    "-k", type=click.IntRange(1, 100), default=5, show_default=True, help="Passages to return."
+    "-k", type=click.IntRange(1, MAX_K), default=5, show_default=True, help="Passages to return."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of passages.")
 @click.option(
@@ -121,7 +124,9 @@ def search(
 
     settings = _settings(ctx).with_(index_dir=index_dir)
     retriever = open_retriever(settings, retrieval=RetrievalSettings(mode=mode))
-    hits = retriever.search(question, k=k)
+    if not question.strip():
+        raise click.UsageError("the question is empty")
+    hits = retriever.retrieve(question, k=k).hits
     if as_json:
         click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return
@@ -140,8 +145,8 @@ def search(
 
 @main.command()
 @click.argument("question")
-@click.option("--generator", help="extractive (default), llama-cpp or openai; or $JAUAP_GENERATOR.")
-@click.option("-k", type=click.IntRange(1, 50), default=None, help="Passages to consider (default 5).")
+@click.option("--generator", help=GENERATOR_HELP)
+@click.option("-k", type=click.IntRange(1, MAX_K), default=None, help="Passages to consider (default 5).")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer record as JSON.")
 @click.option("--index-dir", type=click.Path(path_type=Path), help=INDEX_DIR_HELP)
 @click.pass_context
@@ -159,14 +164,10 @@ def ask(
       jauap ask "Who opened the media forum in Almaty?"
       jauap ask "Форум қашан өтті?" --json
     """
-    from rag.answer.assistant import Assistant, make_generator
-    from rag.pipeline import open_retriever
+    from rag.pipeline import open_assistant
 
     settings = _settings(ctx).with_(index_dir=index_dir, generator=generator, k=k)
-    assistant = Assistant(
-        open_retriever(settings), make_generator(settings.generator, settings), k=settings.k
-    )
-    answer = assistant.ask(question)
+    answer = open_assistant(settings).ask(question)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -187,8 +188,8 @@ def ask(
 @main.command("eval")
 @click.option("--questions", type=click.Path(path_type=Path), help="Question set (default: eval/gold.jsonl).")
 @click.option("--passages", type=click.Path(path_type=Path), multiple=True, help="Passage pool(s), repeatable.")
-@click.option("--generator", help="Generator to evaluate answers with (default extractive).")
-@click.option("-k", type=click.IntRange(1, 50), default=None, help="Passages per answer (default 5).")
+@click.option("--generator", help=GENERATOR_HELP)
+@click.option("-k", type=click.IntRange(1, MAX_K), default=None, help="Passages per answer (default 5).")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
 @click.option("--no-answers", is_flag=True, help="Score retrieval only.")
 @click.option("--limit", type=int, default=0, help="At most N questions per group.")

@@ -1,4 +1,7 @@
-"""The three roles of the pipeline as structural types; backends need not inherit."""
+"""The roles of the pipeline as structural types; backends need not inherit.
+
+Embedder (text → vectors), Retriever (question → ranked hits), Generator (hits → answer
+text with [n] markers) and ChatModel (chat messages → text, what an LLM generator runs on)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
-    from rag.records import Hit
+    from rag.records import Retrieval
+
+History = Sequence[tuple[str, str]]  # (question, answer) pairs, oldest first
+Messages = list[dict[str, str]]  # chat messages: {"role": ..., "content": ...}
 
 
 @runtime_checkable
@@ -37,15 +43,46 @@ class Embedder(Protocol):
 
 @runtime_checkable
 class Retriever(Protocol):
-    """Ranks indexed chunks for a question."""
+    """Ranks indexed chunks for a question and hands over what answering needs."""
 
-    def search(self, question: str, k: int = 5) -> list[Hit]: ...
+    def retrieve(self, question: str, k: int = 5, lang: str | None = None) -> Retrieval:
+        """The k best hits, best first, with the question's language and embedding."""
+        ...
 
 
 @runtime_checkable
 class Generator(Protocol):
-    """Writes an answer from numbered sources; `stream` yields text pieces."""
+    """Writes the answer to a retrieved question: text with [n] markers numbered as
+    `retrieval.hits`, or a refusal sentence (rag.i18n.answers). Raises GeneratorError when
+    its backend fails, so the assistant can fall back to the extractive answer."""
 
     name: str
 
-    def stream(self, prompt_messages: list[dict[str, str]]) -> Iterator[str]: ...
+    def standalone(self, question: str, history: History, lang: str) -> str:
+        """`question` rewritten to stand without the conversation (for retrieval)."""
+        ...
+
+    def stream(self, retrieval: Retrieval, history: History) -> Iterator[str]:
+        """The answer in pieces, in the question's language."""
+        ...
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A language model behind a chat interface (llama.cpp in-process, an OpenAI-compatible
+    server, or a fake); LLM generators build prompts for it."""
+
+    name: str
+
+    @property
+    def context_window(self) -> int:
+        """Tokens the prompt and the answer share."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` in the model's tokenizer (an estimate where there is none)."""
+        ...
+
+    def stream(self, messages: Messages) -> Iterator[str]:
+        """The reply in pieces; GeneratorError on any backend failure."""
+        ...

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Document:
@@ -52,9 +54,23 @@ class Chunk:
         )
 
 
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a hit's chunk: its offsets in `Document.text` and its embedding."""
+
+    start: int
+    end: int
+    vector: np.ndarray
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return (self.start, self.end)
+
+
 @dataclass
 class Hit:
-    """A retrieved chunk with its document and scores."""
+    """A retrieved chunk with its document, scores and sentences (with vectors), so later
+    stages (answer selection, citation checks) need nothing more from the index."""
 
     rank: int
     score: float
@@ -63,7 +79,10 @@ class Hit:
     dense: float | None = None
     bm25: float | None = None
     best_sentence: tuple[int, int] | None = None
-    row: int = -1  # position in the index, for looking up sentence vectors
+    sentences: tuple[Sentence, ...] = ()
+
+    def sentence_text(self, sentence: Sentence) -> str:
+        return self.doc.text[sentence.start : sentence.end]
 
     def to_dict(self) -> dict:
         return {
@@ -79,3 +98,14 @@ class Hit:
             "end": self.chunk.end,
             "text": self.chunk.text,
         }
+
+
+@dataclass
+class Retrieval:
+    """What retrieval hands to answering: the question, its language, its embedding (None in
+    BM25-only mode) and the ranked hits."""
+
+    question: str
+    lang: str
+    query_vector: np.ndarray | None
+    hits: list[Hit]

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.assistant import Assistant, carry_entities, make_generator
-from rag.answer.extractive import REFUSAL, ExtractiveSettings
+from rag.answer.assistant import Assistant
+from rag.answer.extractive import ExtractiveGenerator, ExtractiveSettings, carry_entities
+from rag.answer.generators import make_generator
+from rag.answer.llm_answer import LLMGenerator
 from rag.errors import ConfigError, GeneratorError
+from rag.i18n.answers import REFUSAL
 from rag.index import store
 from rag.index.embedders import FakeEmbedder
 from rag.index.indexer import index_paths
@@ -19,7 +22,7 @@ from tests.fakes import FakeGenerator
 
 # The fake embedder's cosines are far lower than a real model's: use a threshold that
 # suits it (the default is calibrated for multilingual-e5-small).
-FAKE_EXTRACTIVE = ExtractiveSettings(refuse_below=0.3)
+FAKE_EXTRACTIVE = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.3))
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +33,9 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> HybridRetriever:
     return HybridRetriever(store.load(index_dir), embedder)
 
 
-def assistant(retriever: HybridRetriever, generator: object | None = None) -> Assistant:
-    return Assistant(retriever, generator, k=5, settings=FAKE_EXTRACTIVE)
+def assistant(retriever: HybridRetriever, chat: FakeGenerator | None = None) -> Assistant:
+    generator = LLMGenerator(chat) if chat is not None else None
+    return Assistant(retriever, generator, k=5, embedder=retriever.embedder, fallback=FAKE_EXTRACTIVE)
 
 
 def test_extractive_quotes_the_source_exactly(retriever: HybridRetriever) -> None:
@@ -47,7 +51,7 @@ def test_extractive_quotes_the_source_exactly(retriever: HybridRetriever) -> Non
 
 
 def test_extractive_refuses_below_threshold(retriever: HybridRetriever) -> None:
-    strict = Assistant(retriever, None, settings=ExtractiveSettings(refuse_below=0.99))
+    strict = Assistant(retriever, ExtractiveGenerator(ExtractiveSettings(refuse_below=0.99)))
     answer = strict.ask("What colour was the tablecloth?")
     assert answer.refused
     assert answer.answer.startswith(REFUSAL["en"])
@@ -55,7 +59,7 @@ def test_extractive_refuses_below_threshold(retriever: HybridRetriever) -> None:
 
 
 def test_llm_markers_are_checked_renumbered_and_quoted(retriever: HybridRetriever) -> None:
-    hits = retriever.search("Песков Карин форум открыли", k=5)
+    hits = retriever.retrieve("Песков Карин форум открыли", k=5).hits
     n = next(i for i, h in enumerate(hits, 1) if "Песков" in h.chunk.text)
     gen = FakeGenerator([f"Форум открыли Ерлан Карин и Дмитрий Песков [{n}]. Это было в Алматы [0] [9]."])
     answer = assistant(retriever, gen).ask("Песков Карин форум открыли")
@@ -70,7 +74,7 @@ def test_llm_markers_are_checked_renumbered_and_quoted(retriever: HybridRetrieve
 
 
 def test_wrong_source_is_flagged(retriever: HybridRetriever) -> None:
-    hits = retriever.search("Песков Карин форум открыли", k=5)
+    hits = retriever.retrieve("Песков Карин форум открыли", k=5).hits
     wrong = next(i for i, h in enumerate(hits, 1) if h.doc.lang == "kk")
     gen = FakeGenerator([f"Форум открыли Ерлан Карин и Дмитрий Песков [{wrong}]."])
     answer = assistant(retriever, gen).ask("Песков Карин форум открыли")
@@ -85,7 +89,7 @@ def test_generator_failure_falls_back_to_extractive(
 ) -> None:
     gen = FakeGenerator([failure])
     answer = assistant(retriever, gen).ask("Кто открыл форум? Песков")
-    assert answer.fallback and "fake-llm failed" in answer.fallback
+    assert answer.fallback and "fake-llm could not answer" in answer.fallback
     assert answer.generator == "extractive"
     assert answer.citations and answer.answer
 
@@ -120,7 +124,7 @@ def test_prompt_keeps_injected_text_inside_sources(retriever: HybridRetriever, t
     index_paths([doc], tmp_path / "ix", embedder, ChunkSettings())
     r = HybridRetriever(store.load(tmp_path / "ix"), embedder)
     gen = FakeGenerator(["The bridge is 300 m long [1]."])
-    answer = Assistant(r, gen, settings=FAKE_EXTRACTIVE).ask("How long is the bridge?")
+    answer = Assistant(r, LLMGenerator(gen), fallback=FAKE_EXTRACTIVE).ask("How long is the bridge?")
     system, user = gen.calls[0][0]["content"], gen.calls[0][-1]["content"]
     assert "Ignore previous instructions" not in system
     assert "[1]" in user and "Ignore previous instructions" in user

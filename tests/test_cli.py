@@ -15,7 +15,8 @@ from click.testing import CliRunner, Result
 
 from rag.cli import main
 from rag.ingest.documents import load_document
-from rag.settings import PROJECT_ROOT
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 RU_NAME = "000_1a1ef730ee62db7a.txt"
 HIT_KEYS = {
@@ -263,7 +264,7 @@ def test_unknown_embedder_is_a_one_line_error(
 def test_k_out_of_range_is_rejected(runner: CliRunner, built: Path, k: str) -> None:
     result = runner.invoke(main, ["search", "Песков", "-k", k, "--index-dir", str(built)])
     line = _one_line_error(result, exit_code=2)  # click's usage error
-    assert "'-k'" in line and "1<=x<=100" in line
+    assert "'-k'" in line and "1<=x<=50" in line
 
 
 def test_k_out_of_range_in_environment_is_a_one_line_error(
@@ -271,10 +272,10 @@ def test_k_out_of_range_in_environment_is_a_one_line_error(
 ) -> None:
     runner = CliRunner(env={**env, "JAUAP_K": "0"})
     result = runner.invoke(main, ["search", "Песков", "--index-dir", str(built)])
-    assert "k must be between 1 and 100, got 0" in _user_error(result)
+    assert "k must be between 1 and 50, got 0" in _user_error(result)
     runner = CliRunner(env={**env, "JAUAP_K": "many"})
     result = runner.invoke(main, ["search", "Песков", "--index-dir", str(built)])
-    assert "bad number" in _user_error(result)
+    assert "JAUAP_K must be a number, got 'many'" in _user_error(result)
 
 
 # --- the test harness itself ----------------------------------------------------------

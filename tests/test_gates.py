@@ -13,12 +13,14 @@ from rag.eval.gates import check_gates
 from rag.eval.run import RETRIEVAL_KEYS, aggregate, run
 from rag.eval.sets import load_gold
 from rag.index import store
-from rag.index.embedders import get_embedder
+from rag.index.embedders import make_embedder
 from rag.index.indexer import index_paths
 from rag.ingest.chunking import ChunkSettings
-from rag.records import Hit
+from rag.records import Retrieval
 from rag.search.hybrid import HybridRetriever
-from rag.settings import PROJECT_ROOT, SAMPLE_CORPUS
+from rag.settings import SAMPLE_CORPUS, Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
 THRESHOLDS = PROJECT_ROOT / "eval" / "thresholds.toml"
@@ -31,16 +33,16 @@ class ShuffledRetriever:
         self.inner = inner
         self.rng = random.Random(seed)
 
-    def search(self, question: str, k: int = 5) -> list[Hit]:
-        hits = self.inner.search(question, k=k)
-        self.rng.shuffle(hits)
-        return hits
+    def retrieve(self, question: str, k: int = 5, lang: str | None = None) -> Retrieval:
+        retrieval = self.inner.retrieve(question, k=k, lang=lang)
+        self.rng.shuffle(retrieval.hits)
+        return retrieval
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[HybridRetriever, list, Path]:
     questions, files = load_gold(PROJECT_ROOT / "eval" / "gold.jsonl", SAMPLE_CORPUS)
-    embedder = get_embedder()
+    embedder = make_embedder(Settings.from_env())
     index_dir = tmp_path_factory.mktemp("gold-index")
     index_paths(files, index_dir, embedder, ChunkSettings())
     floors = tomllib.loads(THRESHOLDS.read_text(encoding="utf-8"))["gold"]["overall"]

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from rag.answer.assistant import Assistant
 from rag.cli import main
 from rag.index import store
-from rag.index.embedders import SentenceTransformerEmbedder, get_embedder
+from rag.index.embedders import SentenceTransformerEmbedder, make_embedder
 from rag.index.indexer import index_paths
 from rag.ingest.chunking import ChunkSettings
 from rag.search.hybrid import HybridRetriever
-from rag.settings import SAMPLE_CORPUS
+from rag.settings import SAMPLE_CORPUS, Settings
 
 pytestmark = pytest.mark.slow
 RU_TITLE = "В Алматы обсудили будущее медиапространства Казахстана и России"
@@ -89,12 +89,13 @@ def test_sentence_transformers_path_on_a_real_local_model(tmp_path: Path) -> Non
     pytest.importorskip("sentence_transformers")
     from rag.index.e5_onnx import default_model_dir, ensure_default_model
 
-    ensure_default_model()
-    embedder = get_embedder(str(default_model_dir()))
+    models_dir = Settings.from_env().models_dir
+    ensure_default_model(models_dir)
+    embedder = make_embedder(Settings(embedder=str(default_model_dir(models_dir))))
     assert isinstance(embedder, SentenceTransformerEmbedder)
     assert embedder.query_prefix == "query: " and embedder.passage_prefix == "passage: "
     index_paths([SAMPLE_CORPUS], tmp_path, embedder, ChunkSettings())
     retriever = HybridRetriever(store.load(tmp_path), embedder)
-    assert retriever.search("Who organised the forum in Almaty?", k=1)[0].doc.title == RU_TITLE
+    assert retriever.retrieve("Who organised the forum in Almaty?", k=1).hits[0].doc.title == RU_TITLE
     answer = Assistant(retriever).ask("Какая тема стала одной из ключевых на форуме в Алматы?")
     assert answer.citations and "фейками" in answer.citations[0].quote

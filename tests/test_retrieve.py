@@ -40,7 +40,7 @@ def test_bm25_counts_fully_only_in_the_question_language(retriever: HybridRetrie
 def test_modes_find_the_document(retriever: HybridRetriever, mode: str) -> None:
     retriever.settings = RetrievalSettings(mode=mode)
     try:
-        hits = retriever.search("Дмитрий Песков Ерлан Карин форум открыли", k=3)
+        hits = retriever.retrieve("Дмитрий Песков Ерлан Карин форум открыли", k=3).hits
     finally:
         retriever.settings = RetrievalSettings()
     assert hits and hits[0].doc.lang == "ru"
@@ -50,7 +50,7 @@ def test_modes_find_the_document(retriever: HybridRetriever, mode: str) -> None:
 
 
 def test_kazakh_word_forms_reach_the_kazakh_document(retriever: HybridRetriever) -> None:
-    hits = retriever.search("медиафорумында журналистер", k=1)
+    hits = retriever.retrieve("медиафорумында журналистер", k=1).hits
     assert hits[0].doc.lang == "kk"
 
 

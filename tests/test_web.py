@@ -338,7 +338,9 @@ def test_llm_backend_down_falls_back_with_a_note(web: WebApp) -> None:
         "The second media forum was held in Almaty in September 2025.", [],
         generator="openai", base_url=f"http://127.0.0.1:{port}/v1", model="m", ui_lang="en"))
     answer = turns[-1]["answer"]
-    assert answer["fallback"] and "unreachable" in answer["fallback"]
+    # a generic note on the page; the backend's words (what the typed URL said) stay in the log
+    assert answer["fallback"] and "could not answer" in answer["fallback"]
+    assert "127.0.0.1" not in answer["fallback"] and "Errno" not in answer["fallback"]
     assert "jauap-note" in messages[-1]["content"] and "Traceback" not in messages[-1]["content"]
 
 

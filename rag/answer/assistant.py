@@ -5,29 +5,24 @@ The CLI (`jauap ask --json`), the chat page and the eval suite all call `Assista
 
 from __future__ import annotations
 
-import re
+import logging
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.answer import cite, extractive
-from rag.errors import ConfigError, GeneratorError, JauapError
-from rag.records import Hit
-from rag.search.hybrid import HybridRetriever
+from rag.answer import cite
+from rag.answer.extractive import ExtractiveGenerator
+from rag.errors import ConfigError, GeneratorError, InputError
+from rag.i18n.answers import is_refusal, refusal_text
+from rag.protocols import Embedder, Generator, History, Retriever
+from rag.records import Retrieval
+from rag.settings import MAX_K
 from rag.text.lang import detect
+from rag.text.markers import parse_markers
 
-History = Sequence[tuple[str, str]]  # (question, answer) pairs, oldest first
-GENERATOR_NAMES = ("extractive", "llama-cpp", "openai")
-_FOLLOWUP_WORDS = {
-    "en": {"it", "its", "he", "she", "they", "them", "their", "his", "her", "this", "that",
-           "there", "and", "also"},
-    "ru": {"он", "она", "оно", "они", "его", "её", "ее", "их", "ему", "ей", "им", "это", "этот",
-           "там", "а", "и", "тоже", "также"},
-    "kk": {"ол", "оның", "оны", "оған", "олар", "олардың", "бұл", "сол", "осы", "ал", "және",
-           "мұнда", "онда"},
-}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,44 +59,32 @@ class Answer:
         }
 
 
-def carry_entities(question: str, history: History, lang: str) -> str:
-    """For the extractive path: a follow-up that leans on the previous turn ("and who
-    organised it?") gets the previous question's names and numbers appended."""
-    if not history:
-        return question
-    words = re.findall(r"\w+", question.lower())
-    pronouns = _FOLLOWUP_WORDS.get(lang, set())
-    refers_back = len(words) <= 3 or any(w in pronouns for w in words)
-    if not refers_back:
-        return question
-    prev_q = history[-1][0]
-    tokens = re.findall(r"\w[\w\-.]*", prev_q)
-    entities = [t for i, t in enumerate(tokens) if (t[:1].isupper() and i > 0) or t[:1].isdigit()]
-    content = [t for t in tokens if len(t) > 4 and t.lower() not in _FOLLOWUP_WORDS.get(lang, set())]
-    extra = " ".join(dict.fromkeys(entities + content))
-    return f"{question} ({extra})" if extra else question
-
-
 class Assistant:
-    """Answers questions over one index with one generator (LLM or extractive)."""
+    """Answers questions over one retriever with one generator; when an LLM generator fails
+    its answer falls back to the extractive one, with a note."""
 
     def __init__(
         self,
-        retriever: HybridRetriever,
-        generator: object | None = None,
+        retriever: Retriever,
+        generator: Generator | None = None,
         k: int = 5,
-        settings: extractive.ExtractiveSettings | None = None,
+        embedder: Embedder | None = None,
+        fallback: ExtractiveGenerator | None = None,
     ) -> None:
-        if not 1 <= k <= 50:
-            raise ConfigError(f"k must be between 1 and 50, got {k}")
+        """`generator` defaults to `fallback`, the extractive answerer. `embedder` (the
+        retriever's) lets the citation check compare meaning, not only words; without it
+        only word overlap supports a claim."""
+        if not 1 <= k <= MAX_K:
+            raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
         self.retriever = retriever
-        self.generator = generator  # None = extractive
+        self.fallback = fallback or ExtractiveGenerator()
+        self.generator: Generator = generator or self.fallback
         self.k = k
-        self.settings = settings or extractive.ExtractiveSettings()
+        self.embedder = embedder
 
     @property
     def generator_name(self) -> str:
-        return getattr(self.generator, "name", "extractive") if self.generator else "extractive"
+        return self.generator.name
 
     def ask(self, question: str, history: History = ()) -> Answer:
         """Answer one question; never raises for backend failures (falls back instead)."""
@@ -111,103 +94,58 @@ class Assistant:
         """Yield partial answers while the generator writes, then the checked answer."""
         question = question.strip()
         if not question:
-            raise JauapError("the question is empty")
+            raise InputError("the question is empty")
         lang = detect(question)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        standalone = self._standalone(question, history, lang, timings)
-        hits = self.retriever.search(standalone, k=self.k, lang=lang)
-        timings["retrieval"] = time.perf_counter() - started - timings.get("condense", 0.0)
+        standalone = self._standalone(question, history, lang)
+        timings["condense"] = time.perf_counter() - started
         started = time.perf_counter()
-        fallback = None
-        if self.generator is None:
-            text, refused = self._extractive(standalone, lang, hits)
-        else:
-            text, refused, fallback = "", False, None
-            try:
-                for piece in self._llm_stream(question, lang, hits, history):
-                    text += piece
-                    yield self._partial(question, lang, text, timings)
-                refused = self._is_refusal(text, lang)
-                if not refused and not cite.parse_markers(text):
-                    raise GeneratorError("the model's answer cites no source")
-            except GeneratorError as exc:
-                fallback = f"{self.generator_name} failed ({exc}); showing the extractive answer"
-                text, refused = self._extractive(standalone, lang, hits)
+        retrieval = self.retriever.retrieve(standalone, k=self.k, lang=lang)
+        timings["retrieval"] = time.perf_counter() - started
+        started = time.perf_counter()
+        text, fallback = "", None
+        try:
+            for piece in self.generator.stream(retrieval, history):
+                text += piece
+                yield Answer(question, text, lang, False, [], self.generator.name, dict(timings))
+            if not is_refusal(text) and not parse_markers(text):
+                raise GeneratorError("the model's answer cites no source")
+        except GeneratorError as exc:
+            log.warning("%s failed, falling back to the extractive answer: %s", self.generator.name, exc)
+            fallback = f"{self.generator.name} could not answer; showing the extractive answer"
+            text = self.fallback.answer(retrieval)
         timings["generation"] = time.perf_counter() - started
-        yield self._finish(question, standalone, lang, hits, text, refused, timings, fallback)
+        name = self.generator.name if fallback is None else self.fallback.name
+        yield self._finish(question, standalone, retrieval, text, name, timings, fallback)
 
-    # --- pieces ---------------------------------------------------------------------
-
-    def _standalone(self, question: str, history: History, lang: str, timings: dict) -> str:
+    def _standalone(self, question: str, history: History, lang: str) -> str:
         if not history:
             return question
-        if self.generator is None:
-            return carry_entities(question, history, lang)
-        from rag.answer.prompts import condense_messages
-
-        started = time.perf_counter()
         try:
-            rewritten = "".join(self.generator.stream(condense_messages(question, list(history[-2:]), lang)))
-            rewritten = rewritten.strip().split("\n")[0].strip()
-        except GeneratorError:
-            rewritten = ""
-        timings["condense"] = time.perf_counter() - started
-        return rewritten if 3 <= len(rewritten) <= 500 else carry_entities(question, history, lang)
-
-    def _extractive(self, question: str, lang: str, hits: list[Hit]) -> tuple[str, bool]:
-        qvec = self.retriever.query_vector(question)
-        picks = extractive.score_sentences(
-            question, qvec, lang, hits, self.retriever.sentences, self.settings
-        )
-        return extractive.compose(question, lang, hits, picks, self.settings)
-
-    def _llm_stream(self, question: str, lang: str, hits: list[Hit], history: History) -> Iterator[str]:
-        from rag.answer.prompts import PromptSource, build_messages
-
-        sources = [
-            PromptSource(n, h.doc.title, h.doc.date, h.doc.lang, h.chunk.text)
-            for n, h in enumerate(hits, 1)
-        ]
-        messages = build_messages(
-            question, lang, sources, list(history[-2:]),
-            context_window=self.generator.context_window,
-            count_tokens=self.generator.count_tokens,
-        )
-        yield from self.generator.stream(messages)
-
-    @staticmethod
-    def _is_refusal(text: str, lang: str) -> bool:
-        from rag.answer.prompts import REFUSAL
-
-        body = cite._MARKER.sub("", text).strip().lower()
-        return any(body.startswith(r.lower().rstrip(".")) for r in REFUSAL.values()) or not body
-
-    def _partial(self, question: str, lang: str, text: str, timings: dict) -> Answer:
-        return Answer(question, text, lang, False, [], self.generator_name, dict(timings))
+            return self.generator.standalone(question, history, lang)
+        except GeneratorError as exc:
+            log.warning("condensing the follow-up failed: %s", exc)
+            return self.fallback.standalone(question, history, lang)
 
     def _finish(
-        self, question: str, standalone: str, lang: str, hits: list[Hit], text: str,
-        refused: bool, timings: dict, fallback: str | None,
+        self, question: str, standalone: str, retrieval: Retrieval, text: str, name: str,
+        timings: dict[str, float], fallback: str | None,
     ) -> Answer:
-        sources = [h.to_dict() for h in hits]
-        name = self.generator_name if fallback is None else "extractive"
-        if refused:
-            refusal = extractive.REFUSAL.get(lang, extractive.REFUSAL["en"])
-            closest = extractive.CLOSEST.get(lang, extractive.CLOSEST["en"])
+        sources = [h.to_dict() for h in retrieval.hits]
+        shown_standalone = standalone if standalone != question else None
+        if is_refusal(text):
             return Answer(
-                question, f"{refusal} {closest}", lang, True, [], name, timings,
-                sources=sources, standalone_question=standalone, fallback=fallback,
+                question, refusal_text(retrieval.lang), retrieval.lang, True, [], name, timings,
+                sources=sources, standalone_question=shown_standalone, fallback=fallback,
             )
         started = time.perf_counter()
-        checked = cite.check(
-            text, hits, self.retriever.sentences, self.retriever.query_vector, lang,
-        )
+        checked = cite.check(text, retrieval.hits, retrieval.lang, self.embedder)
         timings["citation_check"] = time.perf_counter() - started
         return Answer(
             question=question,
             answer=checked.text,
-            language=lang,
+            language=retrieval.lang,
             refused=False,
             citations=checked.citations,
             generator=name,
@@ -215,30 +153,6 @@ class Assistant:
             supported_share=checked.supported_share,
             unsupported=[c.text for c in checked.claims if not c.supported],
             sources=sources,
-            standalone_question=standalone if standalone != question else None,
+            standalone_question=shown_standalone,
             fallback=fallback,
         )
-
-
-def make_generator(name: str, settings: Any) -> object | None:
-    """The generator called `name` (None for extractive); unknown names are an error."""
-    if name == "extractive":
-        return None
-    if name == "llama-cpp":
-        from rag.answer.llm import LlamaCppGenerator, bundled_gguf
-
-        path = settings.llama_model_path or bundled_gguf("smollm2")
-        return LlamaCppGenerator(path)
-    if name == "openai":
-        from rag.answer.llm import OpenAIGenerator
-
-        if not settings.openai_base_url or not settings.openai_model:
-            raise ConfigError(
-                "the openai generator needs a base URL and a model: set OPENAI_BASE_URL and "
-                "JAUAP_OPENAI_MODEL (or OPENAI_MODEL)"
-            )
-        return OpenAIGenerator(
-            settings.openai_base_url, settings.openai_model, settings.openai_api_key,
-            timeout=settings.llm_timeout,
-        )
-    raise ConfigError(f"unknown generator {name!r}: use one of {', '.join(GENERATOR_NAMES)}")

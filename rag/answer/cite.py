@@ -15,18 +15,17 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from rag.index.bm25 import tokenize
+from rag.protocols import Embedder
 from rag.records import Hit
+from rag.text.markers import MARKER, marker_numbers, parse_markers
 from rag.text.sentences import split_spans
+from rag.text.words import tokenize
 
-_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 # Cosine (multilingual-e5-small) above which a sentence counts as saying the same thing;
 # lexical overlap of content stems above LEXICAL_SUPPORT counts on its own.
 SEMANTIC_SUPPORT = 0.84
 LEXICAL_SUPPORT = 0.5
 
-SentenceLookup = Callable[[Hit], list[tuple[tuple[int, int], np.ndarray]]]
-QueryEmbed = Callable[[str], np.ndarray]
 
 
 @dataclass
@@ -72,11 +71,6 @@ class CheckedAnswer:
         return sum(c.supported for c in claims) / len(claims) if claims else None
 
 
-def parse_markers(text: str) -> list[int]:
-    """All citation numbers in order of appearance (`[1]`, `[2, 3]`)."""
-    return [int(n) for m in _MARKER.finditer(text) for n in re.split(r"[,;]\s*", m.group(1))]
-
-
 def _content_stems(text: str, langs: Sequence[str]) -> set[str]:
     out: set[str] = set()
     for lang in langs:
@@ -96,14 +90,13 @@ def best_support(
     claim: str,
     claim_vec: Callable[[], np.ndarray] | None,
     hit: Hit,
-    sentences: SentenceLookup,
     langs: Sequence[str],
 ) -> tuple[float, tuple[int, int]]:
     """The sentence of `hit` that best supports `claim`, with a support score in 0..1.
 
     Word overlap is tried first; the claim is embedded (`claim_vec`, called at most once)
     only when no sentence shares enough words with it, e.g. across languages."""
-    candidates = sentences(hit)
+    candidates = [(s.span, s.vector) for s in hit.sentences]
     text = hit.doc.text
     # A sentence quoted verbatim supports the claim exactly; «quoted» beats merely
     # contained (a lead-in may repeat the title), and longer beats shorter.
@@ -152,7 +145,7 @@ def answer_sentences(text: str) -> list[str]:
     out: list[str] = []
     for s, e in split_spans(text):
         piece = text[s:e]
-        if out and not re.sub(r"[\s.,;:!?]", "", _MARKER.sub("", piece)):
+        if out and not re.sub(r"[\s.,;:!?]", "", MARKER.sub("", piece)):
             out[-1] = f"{out[-1]} {piece}"
         else:
             out.append(piece)
@@ -162,20 +155,20 @@ def answer_sentences(text: str) -> list[str]:
 def check(
     text: str,
     sources: Sequence[Hit],
-    sentences: SentenceLookup,
-    embed: QueryEmbed | None,
     question_lang: str,
+    embedder: Embedder | None = None,
     no_claim: Sequence[str] = (),
 ) -> CheckedAnswer:
-    """Verify the [n] markers of `text` against `sources` (numbered from 1).
-
-    Sentences equal to one of `no_claim` (e.g. the refusal sentence) need no citation."""
+    """Verify the [n] markers of `text` against `sources` (numbered from 1). `embedder`
+    embeds claims that share too few words with any sentence (e.g. across languages);
+    without it only word overlap counts. Sentences equal to one of `no_claim` (the
+    answerer's own framing) need no citation."""
     renumber: dict[int, int] = {}
     spans_for: dict[int, tuple[float, tuple[int, int]]] = {}
     claims: list[Claim] = []
     pieces: list[str] = []
     for sentence in answer_sentences(text):
-        bare = _MARKER.sub("", sentence).strip()
+        bare = MARKER.sub("", sentence).strip()
         cited = [n for n in parse_markers(sentence) if 1 <= n <= len(sources)]
         claim = Claim(text=bare)
         if bare.strip(" .") in {x.strip(" .") for x in no_claim} or not re.search(r"\w{2}", bare):
@@ -186,15 +179,15 @@ def check(
             memo: list[np.ndarray] = []
 
             def vec(claim: str = bare, memo: list[np.ndarray] = memo) -> np.ndarray:
-                if not memo:
-                    memo.append(embed(claim))
+                if not memo and embedder is not None:
+                    memo.append(embedder.embed_queries([claim])[0])
                 return memo[0]
 
             supported_any = False
             for n in dict.fromkeys(cited):
                 hit = sources[n - 1]
                 langs = sorted({question_lang, hit.doc.lang})
-                score, span = best_support(bare, vec if embed else None, hit, sentences, langs)
+                score, span = best_support(bare, vec if embedder else None, hit, langs)
                 if score >= 0.5:
                     supported_any = True
                     if score > spans_for.get(n, (-1.0, span))[0]:
@@ -206,14 +199,13 @@ def check(
 
         def _renumber(m: re.Match[str]) -> str:
             kept = []
-            for n in re.split(r"[,;]\s*", m.group(1)):
-                n_int = int(n)
+            for n_int in marker_numbers(m.group(1)):
                 if 1 <= n_int <= len(sources):
                     renumber.setdefault(n_int, len(renumber) + 1)
                     kept.append(renumber[n_int])
             return "".join(f"[{k}]" for k in dict.fromkeys(kept))
 
-        pieces.append(_MARKER.sub(_renumber, sentence))
+        pieces.append(MARKER.sub(_renumber, sentence))
         claim.cites = [renumber[n] for n in dict.fromkeys(cited) if n in renumber]
         claims.append(claim)
     citations = []

@@ -10,36 +10,17 @@ is a lead-in in the asker's language saying where the quote comes from.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer.cite import SentenceLookup, lexical_support
+from rag.answer.cite import lexical_support
 from rag.errors import ConfigError
-from rag.records import Hit
-
-LANG_NAMES = {
-    "en": {"en": "English", "ru": "Russian", "kk": "Kazakh"},
-    "ru": {"en": "на английском", "ru": "на русском", "kk": "на казахском"},
-    "kk": {"en": "ағылшын тілінде", "ru": "орыс тілінде", "kk": "қазақ тілінде"},
-}
-LEAD = {
-    "en": "According to “{title}”{meta}:",
-    "ru": "Согласно документу «{title}»{meta}:",
-    "kk": "«{title}» құжатына сәйкес{meta}:",
-}
-ALSO = {"en": "Also:", "ru": "Также:", "kk": "Сондай-ақ:"}
-REFUSAL = {
-    "en": "The documents don't say.",
-    "ru": "В документах об этом не сказано.",
-    "kk": "Құжаттарда бұл туралы айтылмаған.",
-}
-CLOSEST = {
-    "en": "The closest passages are listed below.",
-    "ru": "Ниже — наиболее близкие фрагменты.",
-    "kk": "Төменде ең жақын үзінділер берілген.",
-}
+from rag.i18n.answers import ALSO, LEAD, lang_note, lang_or_en, refusal_text
+from rag.records import Hit, Retrieval
+from rag.text.lang import FOLLOWUP_WORDS
+from rag.text.words import entity_words
 
 
 @dataclass(frozen=True)
@@ -95,31 +76,24 @@ def quote_of(sources: Sequence[Hit], pick: Pick) -> str:
     return sources[pick.n - 1].doc.text[pick.span[0] : pick.span[1]]
 
 
-def lang_note(question_lang: str, doc_lang: str) -> str:
-    if question_lang == doc_lang:
-        return ""
-    name = LANG_NAMES.get(question_lang, LANG_NAMES["en"]).get(doc_lang, doc_lang)
-    return f"in {name}" if question_lang == "en" else name
-
-
 def score_sentences(
     question: str,
-    question_vec: np.ndarray,
+    question_vec: np.ndarray | None,
     question_lang: str,
     sources: Sequence[Hit],
-    sentences: SentenceLookup,
     settings: ExtractiveSettings,
 ) -> list[Pick]:
-    """All sentences of the sources, best first."""
+    """All sentences of the sources, best first (no embedding in BM25-only mode: words only)."""
     picks = []
     for n, hit in enumerate(sources, 1):
         langs = sorted({question_lang, hit.doc.lang})
-        for span, vec in sentences(hit):
-            if len(_WORDS.findall(hit.doc.text[span[0] : span[1]])) < MIN_WORDS:
+        for sentence in hit.sentences:
+            text = hit.sentence_text(sentence)
+            if len(_WORDS.findall(text)) < MIN_WORDS:
                 continue  # captions and page residue ("68") don't answer questions
-            sem = float(vec @ question_vec)
-            lex = lexical_support(question, hit.doc.text[span[0] : span[1]], langs)
-            picks.append(Pick(n, span, sem + settings.lexical_weight * lex, sem))
+            sem = float(sentence.vector @ question_vec) if question_vec is not None else 0.0
+            lex = lexical_support(question, text, langs)
+            picks.append(Pick(n, sentence.span, sem + settings.lexical_weight * lex, sem))
     picks.sort(key=lambda p: -p.score)
     return picks
 
@@ -132,7 +106,7 @@ def compose(
     settings: ExtractiveSettings,
 ) -> tuple[str, bool]:
     """The answer text with [n] markers (numbered as `sources`), and whether it refuses."""
-    lang = question_lang if question_lang in LEAD else "en"
+    lang = lang_or_en(question_lang)
     asked = set(_NUMBERS.findall(question))
     if asked and not any(asked & set(_NUMBERS.findall(h.chunk.text)) for h in sources):
         picks = []  # the question names a number or year no retrieved passage mentions
@@ -145,11 +119,11 @@ def compose(
             if _HAS_NUMBER.search(quote_of(sources, p)) and p.score >= best - settings.number_slack
         ]
     if not picks:
-        return f"{REFUSAL[lang]} {CLOSEST[lang]}", True
+        return refusal_text(lang), True
     top_lang = sources[picks[0].n - 1].doc.lang
     bar = settings.refuse_below - (settings.cross_lingual_margin if top_lang != lang else 0.0)
     if picks[0].score < bar:
-        return f"{REFUSAL[lang]} {CLOSEST[lang]}", True
+        return refusal_text(lang), True
     chosen = [picks[0]]
     for p in picks[1:]:
         if len(chosen) >= settings.max_sentences or p.score < picks[0].score - settings.second_within:
@@ -169,3 +143,41 @@ def compose(
         else:
             parts.append(f"«{quote}» [{pick.n}]")
     return "\n".join(parts), False
+
+
+def carry_entities(question: str, history: Sequence[tuple[str, str]], lang: str) -> str:
+    """A follow-up that leans on the previous turn ("and who organised it?") gets the
+    previous question's names, numbers and long words appended, so retrieval finds the topic."""
+    if not history:
+        return question
+    words = re.findall(r"\w+", question.lower())
+    pronouns = FOLLOWUP_WORDS.get(lang, frozenset())
+    if len(words) > 3 and not any(w in pronouns for w in words):
+        return question
+    prev_q = history[-1][0]
+    content = [t for t in re.findall(r"\w[\w\-.]*", prev_q) if len(t) > 4 and t.lower() not in pronouns]
+    extra = " ".join(dict.fromkeys(entity_words(prev_q) + content))
+    return f"{question} ({extra})" if extra else question
+
+
+class ExtractiveGenerator:
+    """The offline answerer as a Generator: quotes, never paraphrases; refuses below the bar."""
+
+    name = "extractive"
+
+    def __init__(self, settings: ExtractiveSettings | None = None) -> None:
+        self.settings = settings or ExtractiveSettings()
+
+    def standalone(self, question: str, history: Sequence[tuple[str, str]], lang: str) -> str:
+        return carry_entities(question, history, lang)
+
+    def answer(self, retrieval: Retrieval) -> str:
+        """The whole answer text with [n] markers, or the refusal text."""
+        picks = score_sentences(
+            retrieval.question, retrieval.query_vector, retrieval.lang, retrieval.hits, self.settings
+        )
+        text, _ = compose(retrieval.question, retrieval.lang, retrieval.hits, picks, self.settings)
+        return text
+
+    def stream(self, retrieval: Retrieval, history: Sequence[tuple[str, str]] = ()) -> Iterator[str]:
+        yield self.answer(retrieval)

@@ -12,14 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.errors import GeneratorError
+from rag.i18n.answers import REFUSAL
+from rag.text.markers import strip_markers
 from rag.text.sentences import split_spans
-
-# Same sentences as the extractive generator's, so a refusal reads the same either way.
-REFUSAL = {
-    "en": "The documents don't say.",
-    "ru": "В документах об этом не сказано.",
-    "kk": "Құжаттарда бұл туралы айтылмаған.",
-}
 
 SYSTEM = {
     "en": (
@@ -128,8 +123,9 @@ _CONDENSE_LABELS = {
 
 # Tokens a chat template adds around each message (role markers, separators); generous.
 MESSAGE_OVERHEAD = 8
+# Turns of conversation the model sees (condensing and answering); older ones are dropped.
+HISTORY_TURNS = 2
 _HISTORY_ANSWER_CHARS = 300
-_MARKER = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 _OPEN, _CLOSE = "<sources>", "</sources>"
 
 
@@ -170,7 +166,7 @@ def _turns(history: list[tuple[str, str]], lang: str) -> list[str]:
     (their numbers point at other sources)."""
     labels, lines = _LABELS[lang], []
     for q, a in history:
-        a = _MARKER.sub("", a).strip()
+        a = strip_markers(a).strip()
         if len(a) > _HISTORY_ANSWER_CHARS:
             a = a[:_HISTORY_ANSWER_CHARS].rsplit(" ", 1)[0] + " …"
         lines.append(f"{labels['q']}: {q.strip()}\n{labels['a']}: {a}")
@@ -232,7 +228,7 @@ def build_messages(
     lang = _lang(lang)
     budget = context_window - reserve
     system = {"role": "system", "content": SYSTEM[lang]}
-    turns = list(history[-2:])
+    turns = list(history[-HISTORY_TURNS:])
 
     def total(blocks: list[str], hist: str) -> int:
         user = {"role": "user", "content": _user_message(question, lang, blocks, hist)}
@@ -267,6 +263,6 @@ def condense_messages(
     same language; the reply should be the question alone."""
     lang = _lang(lang)
     conv, follow, standalone = _CONDENSE_LABELS[lang]
-    lines = [conv, *_turns(history[-2:], lang)]
+    lines = [conv, *_turns(list(history[-HISTORY_TURNS:]), lang)]
     user = "\n".join(lines) + f"\n\n{follow} {question.strip()}\n{standalone}"
     return [{"role": "system", "content": CONDENSE[lang]}, {"role": "user", "content": user}]

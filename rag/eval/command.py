@@ -8,17 +8,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.answer.assistant import Assistant, make_generator
+from rag.answer.assistant import Assistant
+from rag.answer.generators import make_generator
+from rag.errors import InputError
 from rag.eval.run import aggregate, run
 from rag.eval.sets import EvalQuestion, load_dev_questions, load_gold, load_passages
-from rag.index.embedders import get_embedder
+from rag.index.embedders import make_embedder
 from rag.index.indexer import index_documents, index_paths
 from rag.index.store import load
-from rag.index.vector_cache import VectorCache, default_cache_path
+from rag.index.vector_cache import VectorCache
 from rag.search.hybrid import HybridRetriever, RetrievalSettings
-from rag.settings import PROJECT_ROOT, Settings
+from rag.settings import Settings
 
-GOLD = PROJECT_ROOT / "eval" / "gold.jsonl"
+# The gold set lives in the repository (eval/), not in the package: run from a checkout.
+GOLD = Path("eval") / "gold.jsonl"
 
 
 def run_eval(
@@ -32,8 +35,10 @@ def run_eval(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Index the question set's documents into a temporary index (embeddings cached by
     content hash) and score retrieval and, optionally, answers."""
-    embedder = get_embedder(settings.embedder)
-    cache = VectorCache(default_cache_path(), embedder.fingerprint())
+    if questions_file is None and not GOLD.is_file():
+        raise InputError(f"no {GOLD} here: run from a jauap checkout or pass --questions")
+    embedder = make_embedder(settings)
+    cache = VectorCache(settings.vector_cache_path, embedder.fingerprint())
     with tempfile.TemporaryDirectory(prefix="jauap-eval-") as tmp_dir:
         tmp = Path(tmp_dir)
         started = time.perf_counter()
@@ -63,7 +68,8 @@ def run_eval(
         answer_fn = None
         if answers:
             assistant = Assistant(
-                retriever, make_generator(settings.generator, settings), k=settings.k
+                retriever, make_generator(settings.generator, settings), k=settings.k,
+                embedder=embedder,
             )
 
             def answer_fn(q: EvalQuestion) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-from rag.index.bm25 import tokenize
+from rag.text.words import tokenize
 
 
 def hit_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:

@@ -81,7 +81,7 @@ def run(
     rows = []
     for q in questions:
         started = time.perf_counter()
-        hits = retriever.search(q.question, k=depth)
+        hits = retriever.retrieve(q.question, k=depth).hits
         retrieval_ms = (time.perf_counter() - started) * 1000
         ranked = metrics.dedupe([h.doc.doc_id for h in hits])
         row: dict[str, Any] = {

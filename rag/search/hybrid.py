@@ -9,7 +9,6 @@ language; passages in other languages get their dense rank in BM25's place.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ import numpy as np
 from rag.errors import ConfigError
 from rag.index.store import IndexData
 from rag.protocols import Embedder
-from rag.records import Hit
+from rag.records import Hit, Retrieval, Sentence
 from rag.text.lang import detect
+from rag.text.words import entity_words
 
 MODES = ("hybrid", "dense", "bm25")
 SAME_SCRIPT = {"kk": "ru", "ru": "kk"}
@@ -57,13 +57,6 @@ class RetrievalSettings:
             raise ConfigError(f"sentence_weight must be in 0..1, got {self.sentence_weight}")
 
 
-def entity_words(text: str) -> list[str]:
-    """Capitalised words after the first, and numbers: the words that mean the same in
-    Kazakh and Russian (names of people, places, organisations; dates)."""
-    words = re.findall(r"\w[\w-]*", text)
-    return [w for i, w in enumerate(words) if (i > 0 and w[0].isupper()) or w[0].isdigit()]
-
-
 class HybridRetriever:
     """Searches one loaded index with one embedder (the one that built it)."""
 
@@ -79,7 +72,7 @@ class HybridRetriever:
         self._lock = threading.Lock()  # the page answers several sessions at once
 
     def query_vector(self, text: str) -> np.ndarray:
-        """The query embedding, remembered for a few calls (answering reuses it)."""
+        """The query embedding, remembered for a few calls (the page re-asks while streaming)."""
         with self._lock:
             vec = self._recent.get(text)
         if vec is None:
@@ -90,13 +83,13 @@ class HybridRetriever:
                     self._recent.popitem(last=False)
         return vec
 
-    def sentences(self, hit: Hit) -> list[tuple[tuple[int, int], np.ndarray]]:
-        """(span, vector) for each sentence of a hit's chunk."""
-        rows = self.data.sentence_rows[hit.row]
-        return [
-            (tuple(span), self.data.sentence_vectors[r])
-            for span, r in zip(hit.chunk.sentences, rows, strict=True)
-        ]
+    def _sentences(self, row: int) -> tuple[Sentence, ...]:
+        chunk = self.data.chunks[row]
+        rows = self.data.sentence_rows[row]
+        return tuple(
+            Sentence(int(s), int(e), self.data.sentence_vectors[r])
+            for (s, e), r in zip(chunk.sentences, rows, strict=True)
+        )
 
     def dense(self, query_vec: np.ndarray, n: int) -> list[tuple[int, float]]:
         if not len(self.data.chunks):
@@ -155,7 +148,7 @@ class HybridRetriever:
             out.append((row, (1 - w) * float(p) + w * best, best_span))
         return out
 
-    def search(self, question: str, k: int = 5, lang: str | None = None) -> list[Hit]:
+    def retrieve(self, question: str, k: int = 5, lang: str | None = None) -> Retrieval:
         """The k best chunks for `question` (its language detected unless given).
 
         Candidates come from FAISS and BM25; with re-ranking on, the dense side of the
@@ -193,7 +186,7 @@ class HybridRetriever:
                     dense=dense_scores.get(row),
                     bm25=bm25_scores.get(row),
                     best_sentence=spans.get(row),
-                    row=row,
+                    sentences=self._sentences(row),
                 )
             )
-        return hits
+        return Retrieval(question, lang, query_vec, hits)

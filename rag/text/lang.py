@@ -93,3 +93,11 @@ def _identifier():  # noqa: ANN202 - py3langid has no public types
 def _langid_kk_ru(text: str) -> str:
     lang, _ = _identifier().classify(text)
     return lang if lang in LANGS else "ru"
+
+
+# Words by which a follow-up question refers back to the previous turn.
+FOLLOWUP_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset(["it", "its", "he", "she", "they", "them", "their", "his", "her", "this", "that", "there", "and", "also"]),
+    "ru": frozenset(["он", "она", "оно", "они", "его", "её", "ее", "их", "ему", "ей", "им", "это", "этот", "там", "а", "и", "тоже", "также"]),
+    "kk": frozenset(["ол", "оның", "оны", "оған", "олар", "олардың", "бұл", "сол", "осы", "ал", "және", "мұнда", "онда"]),
+}

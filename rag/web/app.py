@@ -23,7 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the page works off
 
 import gradio as gr  # noqa: E402
 
-from rag.answer.assistant import GENERATOR_NAMES  # noqa: E402
+from rag.answer.generators import GENERATOR_NAMES  # noqa: E402
 from rag.errors import JauapError  # noqa: E402
 from rag.i18n.page import CSS, HEAD, UPLOAD_LIMIT_MB, t  # noqa: E402
 from rag.settings import Settings  # noqa: E402
@@ -96,7 +96,7 @@ class WebApp:
         yield render_messages(turns, ui_lang), gr.skip(), turns, ""
         try:
             assistant = self.backend.assistant(generator, int(k), base_url, model)
-            if assistant.generator is None:  # extractive: one final answer, revealed gradually
+            if assistant.generator.name == "extractive":  # one final answer: one final answer, revealed gradually
                 answer = assistant.ask(question, history[-4:])
                 words = _WORDS.findall(answer.answer)
                 step = max(2, len(words) // max(1, int(REVEAL_SECONDS / 0.04)))

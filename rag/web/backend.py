@@ -21,11 +21,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rag.answer.assistant import Assistant, make_generator
+from rag.answer.assistant import Assistant
+from rag.answer.generators import make_generator
 from rag.errors import ConfigError, IndexMismatchError, InputError, JauapError
 from rag.i18n.page import UPLOAD_LIMIT_MB
 from rag.index import store
-from rag.index.embedders import get_embedder
+from rag.index.embedders import make_embedder
 from rag.index.indexer import IndexReport
 from rag.ingest.documents import SUPPORTED, load_document
 from rag.pipeline import build_index
@@ -141,7 +142,7 @@ class Backend:
         with self._embedder_lock:
             if self._embedder is None:
                 self.status.message = "loading the embedding model"
-                self._embedder = get_embedder(self.settings.embedder)
+                self._embedder = make_embedder(self.settings)
             return self._embedder
 
     def doc_paths(self) -> list[Path]:
@@ -314,7 +315,10 @@ class Backend:
             k = int(k)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"k must be a whole number, got {k!r}") from exc
-        return Assistant(self.retriever(), self.generator(generator, base_url, model), k=k)
+        retriever = self.retriever()
+        return Assistant(
+            retriever, self.generator(generator, base_url, model), k=k, embedder=retriever.embedder
+        )
 
     # --- uploads ---------------------------------------------------------------------
 
