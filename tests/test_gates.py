@@ -1,5 +1,6 @@
 """The gates catch a broken retriever: with the reviewed floors of eval/thresholds.toml,
-the real pipeline passes the gold set's retrieval floors and a shuffling one fails them."""
+the real pipeline passes the gold set's retrieval floors and a shuffling one fails them.
+Ceilings (`_max` keys) fail when a value goes above them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.eval.gates import check_gates
+from rag.eval.gates import check_bounds, check_gates
 from rag.eval.run import RETRIEVAL_KEYS, aggregate, run
 from rag.eval.sets import load_gold
 from rag.index import store
@@ -22,7 +23,6 @@ from rag.settings import SAMPLE_CORPUS, Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.slow
 THRESHOLDS = PROJECT_ROOT / "eval" / "thresholds.toml"
 
 
@@ -53,12 +53,32 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[HybridRetriever, li
     return HybridRetriever(store.load(index_dir), embedder), questions, retrieval_only
 
 
+@pytest.mark.slow
 def test_real_retriever_passes_the_gold_retrieval_floors(setup: tuple) -> None:
     retriever, questions, floors = setup
     assert check_gates(aggregate(run(questions, retriever)), floors, "gold") == []
 
 
+@pytest.mark.slow
 def test_shuffled_retriever_fails_the_gates(setup: tuple) -> None:
     retriever, questions, floors = setup
     failures = check_gates(aggregate(run(questions, ShuffledRetriever(retriever))), floors, "gold")
     assert any("hit@1" in f for f in failures), failures
+
+
+def test_ceilings_fail_above_and_floors_below(tmp_path: Path) -> None:
+    gates = tmp_path / "gates.toml"
+    gates.write_text(
+        "[run.overall]\nfalse_refusal_rate_max = 0.08\n\"hit@1\" = 0.5\n"
+        '[run."100000"]\np95_ms_max = 100\n'
+    )
+    ok = {"overall": {"false_refusal_rate": 0.08, "hit@1": 0.5}, "groups": {"100000": {"p95_ms": 99.0}}}
+    assert check_gates(ok, gates, "run") == []
+    bad = {"overall": {"false_refusal_rate": 0.2, "hit@1": 0.4}, "groups": {"100000": {"p95_ms": 140.0}}}
+    assert check_gates(bad, gates, "run") == [
+        "[run] overall false_refusal_rate = 0.200 > ceiling 0.08",
+        "[run] overall hit@1 = 0.400 < floor 0.5",
+        "[run] 100000 p95_ms = 140.000 > ceiling 100",
+    ]
+    missing = check_bounds({"overall": {}, "groups": {}}, {"overall": {"p95_ms_max": 1.0}}, "run")
+    assert missing == ["[run] overall p95_ms: no value (ceiling 1.0)"]

@@ -1,7 +1,9 @@
 """Regression gates: metric floors kept in one reviewed TOML file (eval/thresholds.toml).
 
 Layout: one table per run and group, e.g. `[gold.overall]` or `[dev-kk."kk->kk"]`, each
-mapping a metric name to its floor. A missing metric or group counts as a failure."""
+mapping a metric name to its floor; a name ending in `_max` is a ceiling on the metric
+without the suffix (`false_refusal_rate_max = 0.08`, `p95_ms_max = 100`). A missing metric
+or group counts as a failure."""
 
 from __future__ import annotations
 
@@ -23,17 +25,28 @@ def load_floors(path: Path, section: str) -> dict[str, dict[str, float]]:
 
 
 def check_gates(summary: dict[str, Any], path: Path, section: str) -> list[str]:
-    """Failures as readable lines; empty when every floor holds."""
+    """Failures as readable lines; empty when every floor and ceiling holds."""
+    return check_bounds(summary, load_floors(path, section), section)
+
+
+def check_bounds(
+    summary: dict[str, Any], bounds: dict[str, dict[str, float]], section: str
+) -> list[str]:
+    """`check_gates` on bounds already read (callers that check a subset of groups)."""
     failures = []
-    for group, floors in load_floors(path, section).items():
+    for group, limits in bounds.items():
         actual = summary["overall"] if group == "overall" else summary["groups"].get(group)
         if actual is None:
             failures.append(f"[{section}] group {group!r} missing from the results")
             continue
-        for metric, floor in floors.items():
+        for key, bound in limits.items():
+            ceiling = key.endswith("_max")
+            metric = key[: -len("_max")] if ceiling else key
+            kind = "ceiling" if ceiling else "floor"
             value = actual.get(metric)
             if value is None:
-                failures.append(f"[{section}] {group} {metric}: no value (floor {floor})")
-            elif value < floor:
-                failures.append(f"[{section}] {group} {metric} = {value:.3f} < floor {floor}")
+                failures.append(f"[{section}] {group} {metric}: no value ({kind} {bound})")
+            elif value > bound if ceiling else value < bound:
+                sign = ">" if ceiling else "<"
+                failures.append(f"[{section}] {group} {metric} = {value:.3f} {sign} {kind} {bound}")
     return failures
