@@ -17,6 +17,7 @@ from rag.index.bm25 import BM25Channel
 from rag.index.vector_cache import VectorCache
 from rag.ingest.chunking import ChunkSettings, chunk_document
 from rag.ingest.documents import SUPPORTED, discover, doc_id_for, file_hash, load_document
+from rag.ingest.readers import DEFAULT_LIMITS, IngestLimits
 from rag.protocols import Embedder
 from rag.records import Chunk, Document
 
@@ -97,7 +98,7 @@ def embed_missing(
 
 def _scan(paths: Iterable[Path], report: IndexReport) -> list[Path]:
     files = []
-    for path in discover(paths):
+    for path in discover(paths, report.skipped):
         if path.suffix.lower() in SUPPORTED:
             files.append(path)
         else:
@@ -113,8 +114,10 @@ def index_paths(
     rebuild: bool = False,
     progress: Progress | None = None,
     cache: VectorCache | None = None,
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> IndexReport:
-    """Make the index at `index_dir` mirror the supported files under `paths`."""
+    """Make the index at `index_dir` mirror the supported files under `paths`. Files that
+    can't be read or break `limits` are listed with the reason in `report.skipped`."""
     started = time.perf_counter()
     report = IndexReport()
     files = _scan(paths, report)
@@ -135,7 +138,7 @@ def index_paths(
             report.unchanged += 1
             continue
         try:
-            doc = load_document(path)
+            doc = load_document(path, limits)
         except InputError as exc:
             report.skipped.append(str(exc))
             continue

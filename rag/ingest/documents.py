@@ -1,4 +1,6 @@
-"""Read .txt .md .docx .pdf .html files into clean text with title, date and language."""
+"""Files → clean text with title, date and language; which files a folder holds.
+
+The per-format readers and the limits a file must respect are in `rag.ingest.readers`."""
 
 from __future__ import annotations
 
@@ -7,17 +9,39 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import InputError
+from rag.ingest.readers import (
+    DEFAULT_LIMITS,
+    IngestLimits,
+    RawText,
+    decode_bytes,
+    read_raw,
+)
 from rag.records import Document
 from rag.text import lang as langmod
+
+__all__ = [
+    "SUPPORTED",
+    "IngestLimits",
+    "RawText",
+    "clean_text",
+    "decode_bytes",
+    "discover",
+    "doc_id_for",
+    "file_hash",
+    "load_document",
+    "parse_date",
+    "read_raw",
+]
 
 SUPPORTED = {".txt", ".md", ".markdown", ".docx", ".pdf", ".html", ".htm"}
 
 _BOOKMARK = re.compile(r"\[bookmark:[^\]]*\]")
 _DATE_HEADER = re.compile(r"^\s*date[:\s]+(\d{4}-\d{2}-\d{2})\s*", re.IGNORECASE)
+# Control characters other than tab and line breaks (NUL among them): never shown or indexed.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _MONTHS = {
     # Russian (genitive) and Kazakh month names -> month number.
@@ -68,17 +92,14 @@ _DATE_PATTERNS = [
 ]
 
 
-@dataclass(frozen=True)
-class RawText:
-    """Text pulled out of a file before cleaning, with a title if the format has one."""
-
-    text: str
-    title: str | None = None
-
-
 def file_hash(path: Path) -> str:
-    """Content hash of the raw bytes: what incremental indexing compares."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """Content hash of the raw bytes: what incremental indexing compares (read in blocks,
+    so a huge file costs no memory)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def doc_id_for(path: Path) -> str:
@@ -87,114 +108,12 @@ def doc_id_for(path: Path) -> str:
     return f"{path.stem[:40]}-{digest}"
 
 
-def _plausible(text: str) -> float:
-    """Share of characters that are letters, digits, spaces or common punctuation."""
-    if not text:
-        return 0.0
-    ok = sum(ch.isalnum() or ch.isspace() or ch in ".,;:!?-–—«»\"'()[]/%№" for ch in text)
-    return ok / len(text)
-
-
-def decode_bytes(data: bytes) -> str:
-    """Decode UTF-8 (with or without BOM), UTF-16 (with or without BOM) or Windows-1251."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    if len(data) % 2 == 0:  # UTF-16 without a BOM: pick the byte order that reads as text
-        candidates = [data.decode(enc, errors="replace") for enc in ("utf-16-le", "utf-16-be")]
-        best = max(candidates, key=_plausible)
-        if _plausible(best) > 0.95 and "\ufffd" not in best:
-            return best
-    from charset_normalizer import from_bytes
-
-    match = from_bytes(data, cp_isolation=["cp1251", "koi8_r", "cp1252", "utf_8"]).best()
-    return str(match) if match is not None else data.decode("cp1251", errors="replace")
-
-
-def _read_docx(path: Path) -> RawText:
-    import docx
-
-    document = docx.Document(str(path))
-    paragraphs = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            paragraphs.append(" | ".join(cell.text for cell in row.cells))
-    title = document.core_properties.title or None
-    return RawText("\n".join(paragraphs), title)
-
-
-def _read_pdf(path: Path) -> RawText:
-    from pypdf import PdfReader
-
-    reader = PdfReader(str(path))
-    pages = [page.extract_text() or "" for page in reader.pages]
-    title = (reader.metadata.title if reader.metadata else None) or None
-    return RawText("\n\n".join(pages), title)
-
-
-_BLOCKS = ["p", "div", "section", "article", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr",
-           "pre", "blockquote", "table", "ul", "ol", "header", "main", "figcaption", "dd", "dt"]
-
-
-def _read_html(path: Path) -> RawText:
-    from bs4 import BeautifulSoup, NavigableString
-
-    soup = BeautifulSoup(decode_bytes(path.read_bytes()), "html.parser")
-    for tag in soup(["script", "style", "noscript", "nav", "footer", "template", "iframe"]):
-        tag.decompose()
-    heading = soup.find(["title", "h1"])
-    title = heading.get_text(" ", strip=True) if heading else None
-    if soup.title:
-        soup.title.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with(NavigableString("\n"))
-    for block in soup.find_all(_BLOCKS):
-        block.insert_after(NavigableString("\n\n"))
-    for cell in soup.find_all(["td", "th"]):
-        cell.insert_after(NavigableString(" | "))
-    body = soup.body or soup
-    return RawText(body.get_text(""), title)
-
-
-def _read_markdown(path: Path) -> RawText:
-    text = decode_bytes(path.read_bytes())
-    title = None
-    for line in text.splitlines():
-        if line.startswith("#"):
-            title = line.lstrip("#").strip()
-            break
-    text = re.sub(r"^#{1,6}\s*", "", text, flags=re.M)
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)  # links and images keep their text
-    text = re.sub(r"(\*\*|__|`)", "", text)
-    return RawText(text, title)
-
-
-def read_raw(path: Path) -> RawText:
-    """Extract text from a file by its extension."""
-    suffix = path.suffix.lower()
-    if suffix == ".docx":
-        return _read_docx(path)
-    if suffix == ".pdf":
-        return _read_pdf(path)
-    if suffix in {".html", ".htm"}:
-        return _read_html(path)
-    if suffix in {".md", ".markdown"}:
-        return _read_markdown(path)
-    if suffix == ".txt":
-        return RawText(decode_bytes(path.read_bytes()))
-    raise InputError(f"unsupported file type {suffix!r}: {path}")
-
-
 def clean_text(text: str) -> str:
     """NFC, no conversion residue, single spaces, at most one blank line between paragraphs."""
     text = unicodedata.normalize("NFC", text)
     text = _BOOKMARK.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00ad", "")
+    text = _CONTROL.sub("", text.replace("\v", "\n").replace("\f", "\n"))
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     text = "\n".join(lines)
     text = re.sub(r"\n{3,}", "\n\n", text)
@@ -218,15 +137,16 @@ def parse_date(text: str) -> str | None:
     return min(found)[1] if found else None
 
 
-def load_document(path: Path) -> Document:
-    """Read, clean and describe one file. Raises InputError for unreadable files."""
+def load_document(path: Path, limits: IngestLimits = DEFAULT_LIMITS) -> Document:
+    """Read, clean and describe one file. Raises InputError (naming the file and the reason)
+    for unreadable files and files over `limits`."""
     path = Path(path)
     try:
-        raw = read_raw(path)
+        raw = read_raw(path, limits)
     except InputError:
         raise
     except Exception as exc:  # a broken file must not abort a whole indexing run
-        raise InputError(f"cannot read {path}: {type(exc).__name__}: {exc}") from exc
+        raise InputError(f"{path}: cannot read it ({type(exc).__name__}: {exc})") from exc
     text = clean_text(raw.text)
     date = None
     header = _DATE_HEADER.match(text)
@@ -234,9 +154,9 @@ def load_document(path: Path) -> Document:
         date = header.group(1)
         text = text[header.end() :]
     if not text:
-        raise InputError(f"no text in {path}")
+        raise InputError(f"{path}: no text in it")
     first_line = text.split("\n", 1)[0]
-    title = clean_text(raw.title) if raw.title else first_line
+    title = (clean_text(raw.title) if raw.title else "") or first_line or path.stem
     if len(title) > 200:
         title = title[:200].rsplit(" ", 1)[0] + "…"
     if date is None:
@@ -253,8 +173,18 @@ def load_document(path: Path) -> Document:
     )
 
 
-def discover(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files under `paths` (recursively), sorted; hidden files and folders skipped."""
+def _outside(path: Path, root: Path) -> bool:
+    """Whether `path` (a link) resolves to somewhere outside the folder `root`."""
+    try:
+        return not path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a link loop
+        return True
+
+
+def discover(paths: Iterable[Path], skipped: list[str] | None = None) -> Iterator[Path]:
+    """Files under `paths` (recursively), sorted; hidden files and folders skipped, and
+    links that lead out of the folder not followed (noted in `skipped`, if given).
+    Linked folders are not descended into."""
     for root in paths:
         root = Path(root)
         if not root.exists():
@@ -264,5 +194,11 @@ def discover(paths: Iterable[Path]) -> Iterator[Path]:
             continue
         for path in sorted(root.rglob("*")):
             rel = path.relative_to(root)
-            if path.is_file() and not any(part.startswith(".") for part in rel.parts):
+            if any(part.startswith(".") for part in rel.parts):
+                continue
+            if path.is_symlink() and _outside(path, root):
+                if skipped is not None:
+                    skipped.append(f"{path}: a link to outside the indexed folder, not followed")
+                continue
+            if path.is_file():
                 yield path
