@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rag.errors import ConfigError
 from rag.ingest.chunking import ChunkSettings
@@ -77,9 +78,9 @@ class Settings:
         """The SQLite embedding cache."""
         return self.cache_dir / "embeddings.sqlite"
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed; None values are ignored (unset CLI flags)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -95,7 +96,7 @@ class Settings:
         for name, kind in _NUMBERS.items():
             if name in values:
                 try:
-                    values[name] = kind(values[name])  # type: ignore[arg-type]
+                    values[name] = kind(str(values[name]))
                 except ValueError:
                     raise ConfigError(
                         f"JAUAP_{name.upper()} must be a number, got {values[name]!r}"

@@ -33,8 +33,7 @@ def ndcg_at(ranked: Sequence[str], relevant: set[str], k: int = 10) -> float:
 
 def dedupe(ids: Sequence[str]) -> list[str]:
     """Keep the first occurrence of each id (chunks → documents)."""
-    seen: set[str] = set()
-    return [i for i in ids if not (i in seen or seen.add(i))]
+    return list(dict.fromkeys(ids))
 
 
 def normalise(text: str) -> str:

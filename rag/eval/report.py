@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rag.errors import require
 from rag.eval.run import ANSWER_KEYS, RETRIEVAL_KEYS
 
 
@@ -19,8 +20,7 @@ def _table(summary: dict[str, Any], keys: tuple[str, ...]) -> str:
 
 
 def _bars(summary: dict[str, Any], keys: tuple[str, ...], title: str, out: Path) -> bool:
-    import matplotlib
-
+    matplotlib: Any = require("matplotlib", "report")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
@@ -47,8 +47,7 @@ def _bars(summary: dict[str, Any], keys: tuple[str, ...], title: str, out: Path)
 
 
 def _latency(rows: list[dict[str, Any]], out: Path) -> bool:
-    import matplotlib
-
+    matplotlib: Any = require("matplotlib", "report")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

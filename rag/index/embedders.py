@@ -113,12 +113,12 @@ class SentenceTransformerEmbedder:
         except Exception as exc:  # hub unreachable, bad folder, ...
             raise ConfigError(f"cannot load embedding model {model!r}: {exc}") from exc
         self.name = model
-        self.dim = int(self._model.get_sentence_embedding_dimension())
-        self.max_tokens = int(self._model.max_seq_length)
-        prompts = dict(getattr(self._model, "prompts", {}) or {})
+        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        self.max_tokens = int(self._model.max_seq_length or 512)
+        prompts: dict[str, str] = dict(getattr(self._model, "prompts", {}) or {})
         is_e5 = "e5" in Path(model).name.lower()
-        self.query_prefix = prompts.get("query", "query: " if is_e5 else "")
-        self.passage_prefix = prompts.get(
+        self.query_prefix: str = prompts.get("query", "query: " if is_e5 else "")
+        self.passage_prefix: str = prompts.get(
             "passage", prompts.get("document", "passage: " if is_e5 else "")
         )
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class IndexData:
     sentence_vectors: np.ndarray
     sentence_rows: list[list[int]]
     bm25: BM25Channel
-    ann: object  # a faiss.Index
+    ann: Any  # a faiss.Index
 
     @property
     def chunk_langs(self) -> list[str]:
@@ -81,6 +82,7 @@ def build_ann(vectors: np.ndarray, threshold: int = HNSW_THRESHOLD) -> tuple[obj
     import faiss
 
     dim = vectors.shape[1]
+    index: Any
     if len(vectors) >= threshold:
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80

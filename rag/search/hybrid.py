@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,7 +113,7 @@ class HybridRetriever:
         dense: list[tuple[int, float]],
         bm25: list[tuple[int, float]],
         lang: str,
-        cross: list[tuple[int, float]] = (),
+        cross: Sequence[tuple[int, float]] = (),
     ) -> dict[int, float]:
         """Weighted reciprocal rank fusion with BM25 gated by passage language."""
         s = self.settings
@@ -144,7 +145,8 @@ class HybridRetriever:
                 sims = self.data.sentence_vectors[sent_rows] @ query_vec
                 i = int(np.argmax(sims))
                 best = float(sims[i])
-                best_span = tuple(self.data.chunks[row].sentences[i])
+                start, end = self.data.chunks[row].sentences[i]
+                best_span = (start, end)
             out.append((row, (1 - w) * float(p) + w * best, best_span))
         return out
 
