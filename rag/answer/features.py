@@ -1,0 +1,221 @@
+"""Features of candidate answer sentences for the learned extractive scorer.
+
+Pure functions of the question, its embedding and the retrieved hits (sentence vectors come
+with the hits), so the training script (eval/answer_scorer/) and the answerer compute the
+same numbers. One row per candidate sentence; `FEATURES` names the columns in order.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.records import Hit, Sentence
+from rag.text.words import tokenize
+
+# Question words by expected answer type, kk/ru/en (lower-case, matched as whole words).
+_ASKS = {
+    "who": r"who|whom|whose|кто|кого|кому|кем|чей|чья|чьи|кім|кімнің|кімге|кімді|кіммен|кімдер",
+    "when": r"when|what year|which year|what date|когда|в каком году|какого числа|в каком веке|"
+    r"в какие годы|қашан|қай жылы|қай жылдары|нешінші жылы|қай күні|қай айда",
+    "number": r"how many|how much|how long|how old|what percentage|сколько|скольких|скольким|"
+    r"қанша|неше|нешінші",
+    "where": r"where|где|куда|откуда|в каком городе|в какой стране|қайда|қай жерде|"
+    r"қай қалада|қайдан|қай елде",
+}
+_ASKS_RE = {k: re.compile(rf"(?<!\w)(?:{v})(?!\w)", re.IGNORECASE) for k, v in _ASKS.items()}
+
+_YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
+_MONTHS = (
+    r"january|february|march|april|may|june|july|august|september|october|november|december|"
+    r"январ\w*|феврал\w*|март\w*|апрел\w*|ма[йяе]|июн\w*|июл\w*|август\w*|сентябр\w*|"
+    r"октябр\w*|ноябр\w*|декабр\w*|қаңтар\w*|ақпан\w*|наурыз\w*|сәуір\w*|мамыр\w*|"
+    r"маусым\w*|шілде\w*|тамыз\w*|қыркүйек\w*|қазан\w*|қараша\w*|желтоқсан\w*"
+)
+_DATE = re.compile(
+    rf"(?<!\w)(?:\d{{1,2}}[-–]?\d{{0,2}}\s+(?:{_MONTHS})|(?:{_MONTHS})\s+\d{{1,2}}|"
+    r"\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.\d{2,4})(?!\w)",
+    re.IGNORECASE,
+)
+_DIGIT = re.compile(r"\d")
+# Number words per sentence language. «он» is Kazakh "ten" but Russian "he", and English
+# "one" is mostly a pronoun ("one of the"), so neither counts outside its own language.
+_NUMBER_WORDS = {
+    "en": r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
+    r"fifty|hundred|thousand|million|billion|dozen",
+    "ru": r"один|одна|одно|два|две|три|четыре|пять|шесть|семь|восемь|девять|десять|"
+    r"\w+надцать|двадцать|тридцать|сорок|пятьдесят|сто|тысяч\w*|миллион\w*|миллиард\w*",
+    "kk": r"бір|екі|үш|төрт|бес|алты|жеті|сегіз|тоғыз|он|жиырма|отыз|қырық|елу|жүз|мың|"
+    r"миллион|миллиард",
+}
+_NUMBER_WORDS_RE = {
+    k: re.compile(rf"(?<!\w)(?:{v})(?!\w)", re.IGNORECASE) for k, v in _NUMBER_WORDS.items()
+}
+_BYLINE = re.compile(
+    r"^\s*(фото|photo|сурет|источник|source|дереккөз|автор|author)\b|сообщает\s+\w+\s*$|"
+    r"(?<!\w)(kazinform|tass|тасс|reuters)\s*$",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w+")
+_Q_NUMBERS = re.compile(r"\d{2,}")
+_CAPITAL = re.compile(r"(?<![\w.])[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ][\w-]+")
+
+FEATURES = (
+    "bias", "cos", "cos_margin", "cos_rank_inv", "overlap", "new_share", "log_words",
+    "same_lang", "hit_rank_inv", "hit_score", "hit_dense", "position", "first_in_doc",
+    "is_title", "is_dateline", "is_byline", "short_no_end", "has_number", "has_date",
+    "has_new_name", "who_match", "when_match", "number_match", "where_match",
+    "typed_mismatch", "q_numbers_in_sentence", "q_numbers_nowhere", "cos_x_overlap",
+)
+
+
+def asked_type(question: str) -> str | None:
+    """The answer type the question asks for: who, when, number, where, or None."""
+    found = [(m.start(), k) for k, rx in _ASKS_RE.items() if (m := rx.search(question))]
+    return min(found)[1] if found else None
+
+
+def has_number(text: str, lang: str) -> bool:
+    """A digit, or a number word of the sentence's own language ("Он отметил" has none)."""
+    if _DIGIT.search(text):
+        return True
+    rx = _NUMBER_WORDS_RE.get(lang)
+    return bool(rx and rx.search(text))
+
+
+def has_date(text: str) -> bool:
+    return bool(_YEAR.search(text) or _DATE.search(text))
+
+
+def new_names(text: str, question: str) -> list[str]:
+    """Capitalised words of `text` (not sentence-initial) whose first 5 letters the question
+    lacks: the names a who/where question wants."""
+    q = {w.lower()[:5] for w in _WORD.findall(question)}
+    out = []
+    for m in _CAPITAL.finditer(text):
+        if m.start() == 0 or text[: m.start()].strip() == "" or text[m.start() - 2 : m.start()] == ". ":
+            continue
+        if m.group().lower()[:5] not in q:
+            out.append(m.group())
+    return out
+
+
+def is_dateline(text: str) -> bool:
+    """«2022 жылғы 20 желтоқсан Астана қаласы», "date 2025-09-29": a date with few other words
+    and no sentence ending."""
+    words = _WORD.findall(text)
+    return has_date(text) and len(words) <= 8 and not text.rstrip().endswith((".", "!", "?"))
+
+
+def _stems(text: str, langs: Sequence[str]) -> set[str]:
+    out: set[str] = set()
+    for lang in langs:
+        out.update(t for t in tokenize(text, lang) if len(t) > 1 or t.isdigit())
+    return out
+
+
+def _norm(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate sentence: which hit (0-based), the sentence, and its text."""
+
+    hit: int
+    sentence: Sentence
+    text: str
+
+
+def candidates(hits: Sequence[Hit]) -> list[Candidate]:
+    """Every sentence of every hit, in hit order (duplicate spans of one document kept once)."""
+    seen: set[tuple[str, int, int]] = set()
+    out = []
+    for i, hit in enumerate(hits):
+        for s in hit.sentences:
+            key = (hit.doc.doc_id, s.start, s.end)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(Candidate(i, s, hit.sentence_text(s)))
+    return out
+
+
+def _type_matches(atype: str | None, text: str, lang: str, names: list[str]) -> dict[str, float]:
+    match = {
+        "who": bool(names),
+        "when": has_date(text),
+        "number": has_number(text, lang),
+        "where": bool(names),
+    }
+    out = {f"{k}_match": float(atype == k and v) for k, v in match.items()}
+    out["typed_mismatch"] = float(atype is not None and not match[atype])
+    return out
+
+
+def feature_matrix(
+    question: str,
+    question_vec: np.ndarray | None,
+    question_lang: str,
+    hits: Sequence[Hit],
+    cands: Sequence[Candidate],
+) -> np.ndarray:
+    """One row per candidate, columns as in `FEATURES`."""
+    if not cands:
+        return np.zeros((0, len(FEATURES)), dtype=np.float32)
+    if question_vec is not None:
+        cos = np.array([float(c.sentence.vector @ question_vec) for c in cands], dtype=np.float32)
+    else:
+        cos = np.zeros(len(cands), dtype=np.float32)
+    order = np.argsort(-cos, kind="stable")
+    rank = np.empty(len(cands), dtype=np.float32)
+    rank[order] = np.arange(len(cands))
+    atype = asked_type(question)
+    q_numbers = set(_Q_NUMBERS.findall(question))
+    datelines = [is_dateline(c.text) for c in cands]
+    in_body = {n for c, d in zip(cands, datelines, strict=True) if not d for n in _Q_NUMBERS.findall(c.text)}
+    q_nowhere = float(bool(q_numbers) and not (q_numbers & in_body))
+    rows = []
+    for i, c in enumerate(cands):
+        hit = hits[c.hit]
+        langs = sorted({question_lang, hit.doc.lang})
+        q_stems, s_stems = _stems(question, langs), _stems(c.text, langs)
+        overlap = len(q_stems & s_stems) / len(q_stems) if q_stems else 0.0
+        new_share = len(s_stems - q_stems) / len(s_stems) if s_stems else 0.0
+        words = _WORD.findall(c.text)
+        names = new_names(c.text, question)
+        norm, title = _norm(c.text), _norm(hit.doc.title)
+        f = {
+            "bias": 1.0,
+            "cos": float(cos[i]),
+            "cos_margin": float(cos[i] - cos[order[0]]),
+            "cos_rank_inv": 1.0 / (1.0 + rank[i]),
+            "overlap": overlap,
+            "new_share": new_share,
+            "log_words": math.log1p(len(words)),
+            "same_lang": float(hit.doc.lang == question_lang),
+            "hit_rank_inv": 1.0 / (1 + c.hit),
+            "hit_score": float(hit.score),
+            "hit_dense": float(hit.dense or 0.0),
+            "position": c.sentence.start / max(len(hit.doc.text), 1),
+            "first_in_doc": float(not hit.doc.text[: c.sentence.start].strip()),
+            "is_title": float(bool(norm) and bool(title) and (norm == title or norm in title)),
+            "is_dateline": float(datelines[i]),
+            "is_byline": float(bool(_BYLINE.search(c.text))),
+            "short_no_end": float(len(words) <= 6 and not c.text.rstrip().endswith((".", "!", "?"))),
+            "has_number": float(has_number(c.text, hit.doc.lang)),
+            "has_date": float(has_date(c.text)),
+            "has_new_name": float(bool(names)),
+            **_type_matches(atype, c.text, hit.doc.lang, names),
+            "q_numbers_in_sentence": (
+                len(q_numbers & set(_Q_NUMBERS.findall(c.text))) / len(q_numbers) if q_numbers else 0.0
+            ),
+            "q_numbers_nowhere": q_nowhere,
+            "cos_x_overlap": float(cos[i]) * overlap,
+        }
+        rows.append([f[name] for name in FEATURES])
+    return np.asarray(rows, dtype=np.float32)
