@@ -1,0 +1,117 @@
+"""Resident memory and cold start of a fresh process serving an index of N chunks.
+
+    python eval/bench/memory.py [--sizes 1000,10000] [--queries 200] [--embedder NAME]
+        [--index-dir DIR] [--json OUT] [--gate]
+
+For each size an index is built as query_latency.py builds it (real sentences and
+sentence vectors, chunk vectors the mean of their sentences': see common.py), or
+--index-dir measures an index you built (`jauap index`). A fresh Python process then does
+what serving does: imports, loads the embedding model (one warm-up query), opens the index
+with the assistant (`open_retriever` + `open_assistant`, extractive), answers one real dev
+question, then --queries more. It reads VmRSS/VmHWM from /proc/self/status after each
+step. The model-loaded figure is the same-run baseline: what the index and answering add
+is `rss_mb - rss_model_mb`. `cold_start_s` runs from the launch of the process to the first
+answer. Issue 14's goals: <= 1.0 GB resident and <= 3 s cold start at 100k chunks.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import build_synthetic, dev_questions, finish, load_embedder, machine, memory_mb, parser  # noqa: E402
+
+
+def child(index_dir: Path, embedder_name: str, evaldata: Path, queries: int, launched: float) -> dict[str, Any]:
+    """The measured process: each step as serving does it, memory read after each."""
+    from rag.pipeline import open_assistant, open_retriever
+    from rag.settings import Settings
+
+    out: dict[str, Any] = {"rss_imports_mb": memory_mb()["rss_mb"]}
+    questions = dev_questions(evaldata, queries + 1, seed=1)
+    settings = Settings.from_env().with_(index_dir=index_dir, embedder=embedder_name)
+    embedder = load_embedder(embedder_name)
+    embedder.embed_queries(["warm-up"])
+    out["rss_model_mb"] = memory_mb()["rss_mb"]
+    started = time.perf_counter()
+    assistant = open_assistant(settings, open_retriever(settings, embedder=embedder))
+    out["load_s"] = time.perf_counter() - started
+    out["rss_loaded_mb"] = memory_mb()["rss_mb"]
+    assistant.ask(questions[0])
+    out["cold_start_s"] = time.time() - launched
+    started = time.perf_counter()
+    for q in questions[1:]:
+        assistant.ask(q)
+    out["answers"] = len(questions)
+    out["answer_mean_ms"] = 1000 * (time.perf_counter() - started) / max(1, len(questions) - 1)
+    mem = memory_mb()
+    out["rss_mb"], out["hwm_mb"] = mem["rss_mb"], mem["hwm_mb"]
+    return out
+
+
+def measure(index_dir: Path, args: Any) -> dict[str, Any]:
+    """Run `child` in a fresh interpreter; its last stdout line is the JSON."""
+    cmd = [sys.executable, __file__, "--child", str(index_dir), "--embedder", args.embedder,
+           "--evaldata", str(args.evaldata), "--queries", str(args.queries), "--launched", str(time.time())]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the measured process failed: {done.stderr.strip().splitlines()[-1:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["disk_mb"] = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file()) / 2**20
+    return out
+
+
+def show(label: str, chunks: int, g: dict[str, Any]) -> None:
+    print(f"  {label}: {chunks} chunks, {g['disk_mb']:.0f} MiB on disk | fresh process VmRSS MiB: "
+          f"imports {g['rss_imports_mb']:.0f}, + model {g['rss_model_mb']:.0f}, + index "
+          f"{g['rss_loaded_mb']:.0f} (load {g['load_s']:.2f} s), after {g['answers']} answers "
+          f"{g['rss_mb']:.0f} (peak {g['hwm_mb']:.0f}); index + answering add {g['rss_mb'] - g['rss_model_mb']:.0f}; "
+          f"cold start to first answer {g['cold_start_s']:.2f} s; answers {g['answer_mean_ms']:.1f} ms mean")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = parser(__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1000,10000", help="index sizes in chunks")
+    ap.add_argument("--queries", type=int, default=200, help="questions answered after the first")
+    ap.add_argument("--index-dir", type=Path, help="measure this index instead of building ones")
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--launched", type=float, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.embedder, args.evaldata, args.queries, args.launched)))
+        return 0
+    started = time.perf_counter()
+    summary: dict[str, Any] = {"machine": machine(), "embedder": args.embedder, "overall": {}, "groups": {}}
+    print(f"memory: embedder {args.embedder}, load average {summary['machine']['loadavg']} "
+          f"on {summary['machine']['cpus']} CPUs")
+    if args.index_dir:
+        from rag.index.store import load_manifest
+
+        g = summary["groups"]["given"] = measure(args.index_dir, args)
+        show(str(args.index_dir), load_manifest(args.index_dir).chunks, g)
+    else:
+        print("  index: real sentences and sentence vectors, chunk vectors = mean of their sentences")
+        embedder = load_embedder(args.embedder)
+        for n in [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]:
+            with tempfile.TemporaryDirectory(prefix="jauap-bench-memory-") as tmp:
+                report, _ = build_synthetic(n, Path(tmp), embedder, args.evaldata)
+                g = summary["groups"][str(n)] = {"chunks": report.chunks, **measure(Path(tmp), args)}
+            show(f"~{n}", report.chunks, g)
+    return finish("memory", summary, args, started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
