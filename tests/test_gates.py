@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.eval.gates import check_bounds, check_gates
+from rag.eval.gates import MIN_GATED_QUESTIONS, check_bounds, check_gates
 from rag.eval.run import RETRIEVAL_KEYS, aggregate, run
 from rag.eval.sets import load_gold
 from rag.index import store
@@ -82,3 +82,28 @@ def test_ceilings_fail_above_and_floors_below(tmp_path: Path) -> None:
     ]
     missing = check_bounds({"overall": {}, "groups": {}}, {"overall": {"p95_ms_max": 1.0}}, "run")
     assert missing == ["[run] overall p95_ms: no value (ceiling 1.0)"]
+
+
+def test_a_bound_on_a_group_too_small_to_carry_it_is_refused(tmp_path: Path) -> None:
+    """One question of nine is .111: such a floor fails on machine noise, so the gate file
+    may not hold it (the rule: groups of >= 30 questions)."""
+    gates = tmp_path / "gates.toml"
+    gates.write_text('[gold."en->kk"]\nanswer_contains = 0.5\n[gold."ru->ru"]\n"hit@1" = 0.5\n')
+    summary = {
+        "overall": {"n": 76},
+        "groups": {"en->kk": {"n": 9, "answer_contains": 0.9}, "ru->ru": {"n": 30, "hit@1": 0.6}},
+    }
+    failures = check_gates(summary, gates, "gold")
+    assert len(failures) == 1 and "'en->kk' has 9 questions" in failures[0]
+
+
+def test_the_shipped_gate_file_bounds_only_groups_that_can_carry_them() -> None:
+    """Every per-group bound in eval/thresholds.toml names a group of >= 30 questions in the
+    sets it gates (counted from the gold file; the dev groups have 273-612)."""
+    data = tomllib.loads(THRESHOLDS.read_text(encoding="utf-8"))
+    questions, _ = load_gold(PROJECT_ROOT / "eval" / "gold.jsonl", SAMPLE_CORPUS)
+    sizes: dict[str, int] = {}
+    for q in questions:
+        sizes[q.group] = sizes.get(q.group, 0) + 1
+    for group in data["gold"]:
+        assert group == "overall" or sizes[group] >= MIN_GATED_QUESTIONS, (group, sizes[group])

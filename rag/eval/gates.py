@@ -3,7 +3,12 @@
 Layout: one table per run and group, e.g. `[gold.overall]` or `[dev-kk."kk->kk"]`, each
 mapping a metric name to its floor; a name ending in `_max` is a ceiling on the metric
 without the suffix (`false_refusal_rate_max = 0.08`, `p95_ms_max = 100`). A missing metric
-or group counts as a failure."""
+or group counts as a failure.
+
+A floor on a group of fewer than MIN_GATED_QUESTIONS questions is itself a failure: there
+one question moves a rate by more than 1/30, which is machine noise (ONNX int8 kernels
+differ between CPUs: a fresh clone on an avx512_vnni EPYC failed gold en->kk, 9 questions,
+.556 < .65 on one question). Small groups are gated through their run's overall figures."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
+
+MIN_GATED_QUESTIONS = 30
 
 
 def load_floors(path: Path, section: str) -> dict[str, dict[str, float]]:
@@ -38,6 +45,13 @@ def check_bounds(
         actual = summary["overall"] if group == "overall" else summary["groups"].get(group)
         if actual is None:
             failures.append(f"[{section}] group {group!r} missing from the results")
+            continue
+        n = actual.get("n")
+        if n is not None and n < MIN_GATED_QUESTIONS:
+            failures.append(
+                f"[{section}] group {group!r} has {n} questions: too few to carry a bound "
+                f"(one question is {1 / n:.3f}); gate groups of >= {MIN_GATED_QUESTIONS}"
+            )
             continue
         for key, bound in limits.items():
             ceiling = key.endswith("_max")
