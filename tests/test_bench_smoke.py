@@ -1,118 +1,108 @@
-"""eval/bench.py at tiny sizes with the fake embedder: the sections run and return sane
-numbers (this checks the benchmark's plumbing, not performance)."""
+"""The benchmark scripts of eval/bench/ run end to end at tiny sizes with the fake embedder
+on a tiny dev-format data set made from the sample corpus, and write sane figures with
+--json (this checks their plumbing, not performance: the figures are for people)."""
 
 from __future__ import annotations
 
-import importlib.util
-import math
+import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from rag.index.embedders import FakeEmbedder
+from rag.settings import SAMPLE_CORPUS
+from rag.text.sentences import split
 
-BENCH = Path(__file__).resolve().parents[1] / "eval" / "bench.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("jauap_eval_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+BENCH = Path(__file__).resolve().parents[1] / "eval" / "bench"
+ENGLISH = (
+    "The media forum opened in Almaty on Monday. Journalists from both countries met there. "
+    "They spoke about fact checking and new media. The next forum will be held in Moscow. "
+    "Students of journalism took part in workshops. The organisers thanked the speakers."
+)
 
 
-def _quiet(_: str) -> None:
-    pass
-
-
-def test_reindex_unchanged_embeds_nothing(bench, fake_env) -> None:
-    out = bench.bench_reindex(FakeEmbedder(), n_docs=30, repeats=2, log=_quiet)
-    for key in (
-        "documents",
-        "chunks",
-        "first_build_s",
-        "reindex_s",
-        "reindex_runs_s",
-        "embedded_chunks",
-        "embedded_sentences",
-        "unchanged",
-        "load_index_s",
-    ):
-        assert key in out, key
-    assert out["documents"] == 30
-    assert out["unchanged"] == 30 and out["new"] == 0 and out["changed"] == 0
-    assert out["chunks"] >= 30
-    assert out["embedded_chunks"] == 0
-    assert out["embedded_sentences"] == 0
-    assert len(out["reindex_runs_s"]) == 2
-    assert 0 < out["reindex_s"] < 60
-
-
-def test_query_latency_tiny(bench, fake_env) -> None:
-    out = bench.bench_query_latency(
-        FakeEmbedder(),
-        sizes=(150, 400),
-        n_queries=12,
-        recall_queries=20,
-        words_per_chunk=30,
-        measure_load=False,
-        log=_quiet,
+@pytest.fixture
+def evaldata(tmp_path: Path) -> Path:
+    """Passage pools (kk, ru: the sample corpus in paragraphs; en: a few sentences) and
+    questions in the normalised dev format."""
+    folder = tmp_path / "evaldata"
+    folder.mkdir()
+    texts = {p.name[:3]: p.read_text(encoding="utf-8") for p in SAMPLE_CORPUS.glob("*.txt")}
+    pools = {"kazqad.kk": texts["004"], "xquad.ru": texts["000"], "xquad.en": ENGLISH * 3}
+    for name, text in pools.items():
+        lang = name.split(".")[1]
+        sentences = [s for s in split(text) if len(s) > 30]
+        rows = [
+            {"passage_id": f"{name}.{i}", "lang": lang, "title": f"{lang} {i}",
+             "text": " ".join(sentences[i : i + 4])}
+            for i in range(0, len(sentences), 4)
+        ]
+        (folder / f"{name}.passages.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
+    questions = ["Where did the media forum open?", "Медиафорум қашан өтті?", "Кто открыл форум?"]
+    (folder / "dev.questions.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "lang": "en", "question": q, "relevant_passage_ids": []}) + "\n"
+            for i, q in enumerate(questions)
+        ),
+        encoding="utf-8",
     )
-    assert out["sizes"] == [150, 400]
-    assert out["queries"] == 12
-    assert set(out["per_size"]) == {"150", "400"}
-    for res in out["per_size"].values():
-        assert res["ann"] == "flat"
-        for part in (
-            "search_ms",
-            "embed_ms",
-            "search_without_embed_ms",
-            "dense_ms",
-            "bm25_ms",
-            "rest_ms",
-        ):
-            s = res[part]
-            assert s["n"] == 12
-            assert 0 <= s["p50"] <= s["p95"] <= s["max"]
-        assert res["bm25_build_s"] >= 0 and res["ann_build_s"] >= 0
-    rc = out["recall"]
-    assert rc["size"] == 400 and rc["forced_hnsw"] is True
-    assert 0.0 <= rc["recall_at_10"] <= 1.0
-    assert 0.0 <= rc["recall_at_10_near_queries"] <= 1.0
-    assert rc["build_s"] >= 0
-    mem = out["memory"]
-    assert mem["size"] == 400
-    assert mem["rss_mb"] > 0 and mem["hwm_mb"] >= mem["rss_mb"]
-    assert not math.isnan(mem["vector_arrays_mb"])
-    assert "load" not in out
+    return folder
 
 
-def test_synthetic_index_is_consistent(bench) -> None:
-    streams = bench.word_streams()
-    data, timings = bench.synthetic_index(60, 16, streams, FakeEmbedder(16), words_per_chunk=12)
-    assert len(data.chunks) == len(data.vectors) == len(data.sentence_rows) == 60
-    assert data.sentence_vectors.shape == (180, 16)
-    for chunk, rows in zip(data.chunks, data.sentence_rows, strict=True):
-        doc = data.docs[chunk.doc_id]
-        assert len(chunk.sentences) == len(rows) == 3
-        assert doc.text[chunk.start : chunk.end] == chunk.text
-        for s, e in chunk.sentences:
-            assert doc.text[s:e].endswith(".")
-    assert sorted(set(data.chunk_langs)) == ["en", "kk", "ru"]
-    assert set(timings) == {"generate_s", "ann_build_s", "bm25_build_s"}
+def run(script: str, tmp_path: Path, evaldata: Path, *args: str) -> dict:
+    out = tmp_path / f"{script}.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / f"{script}.py"), "--embedder", "fake", "--evaldata",
+         str(evaldata), "--json", str(out), *args],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "targets (targets.toml" in done.stdout
+    return json.loads(out.read_text(encoding="utf-8"))
 
 
-def test_summary_rows_render(bench) -> None:
-    results = {
-        "reindex": {"documents": 10, "reindex_s": 0.1, "embedded_chunks": 0},
-        "index": {"chunks_per_s": 13.0, "tokens_per_s": 5000.0, "overhead_pct": 5.0},
-    }
-    rows = bench.summary_rows(results)
-    verdicts = {metric: ok for metric, _, _, ok in rows}
-    assert verdicts["reindex: embedded_chunks"] == "meets"
-    assert all(ok in ("meets", "MISSES", "-", "") for ok in verdicts.values())
+def test_index_speed(fake_env: dict, tmp_path: Path, evaldata: Path) -> None:
+    out = run("index_speed", tmp_path, evaldata, "--limit", "6", "--repeats", "2",
+              "--reindex-chunks", "40")
+    o = out["overall"]
+    assert o["passages"] == 6 and o["chunks"] >= 6
+    assert o["embedded_chunks"] == o["chunks"] and o["embedded_sentences"] > 0
+    assert o["reindex_embedded"] == 0 and len(o["reindex_runs_s"]) == 2
+    assert o["raw_s"] > 0 and o["index_vs_raw"] == pytest.approx(o["raw_s"] / o["index_s"])
+    assert o["embedded_tokens"] > o["text_tokens"]  # sentences are embedded again
+    g = out["groups"]["40"]
+    assert g["chunks"] >= 40 and g["reindex_embedded"] == 0
+    verdicts = {(t["group"], t["metric"]): t["verdict"] for t in out["targets"]}
+    assert verdicts[("overall", "reindex_embedded")] == "meets"
+    assert verdicts[("100000", "reindex_s")] == "not measured"
+
+
+def test_query_latency(fake_env: dict, tmp_path: Path, evaldata: Path) -> None:
+    out = run("query_latency", tmp_path, evaldata, "--sizes", "20,60", "--queries", "3", "--ann-recall")
+    assert set(out["groups"]) == {"20", "60"}
+    for size, g in out["groups"].items():
+        assert g["chunks"] == int(size)  # one-chunk synthetic documents
+        assert g["ms"]["total"]["n"] == 3
+        assert 0 <= g["p50_ms"] <= g["p95_ms"]
+        assert g["without_embed_p95_ms"] >= 0 and g["embed_p95_ms"] >= 0
+    assert 0.0 <= out["groups"]["60"]["hnsw_recall_at_10"] <= 1.0
+
+
+def test_memory(fake_env: dict, tmp_path: Path, evaldata: Path) -> None:
+    out = run("memory", tmp_path, evaldata, "--sizes", "30", "--queries", "2")
+    g = out["groups"]["30"]
+    assert g["chunks"] == 30 and g["answers"] == 3
+    assert 0 < g["rss_imports_mb"] <= g["rss_model_mb"] and g["rss_mb"] <= g["hwm_mb"]
+    assert 0 < g["load_s"] < g["cold_start_s"]
+
+
+def test_answer_latency(fake_env: dict, tmp_path: Path, evaldata: Path) -> None:
+    out = run("answer_latency", tmp_path, evaldata, "--repeats", "1")
+    o = out["overall"]
+    assert o["answers"] == 76
+    assert 0 <= o["after_retrieval_p50_ms"] <= o["after_retrieval_p95_ms"]
+    assert set(out["groups"]) == {"en", "kk", "ru"}
+    assert [t["metric"] for t in out["targets"]] == ["after_retrieval_p95_ms"]
