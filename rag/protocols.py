@@ -63,7 +63,8 @@ class Generator(Protocol):
         ...
 
     def stream(self, retrieval: Retrieval, history: History) -> Iterator[str]:
-        """The answer in pieces, in the question's language."""
+        """The answer so far, growing, in the question's language; each draft replaces
+        the one before (a generator that retries starts over)."""
         ...
 
 

@@ -9,7 +9,7 @@ import pytest
 from rag.answer.assistant import Assistant
 from rag.answer.extractive import ExtractiveGenerator, ExtractiveSettings, carry_entities
 from rag.answer.generators import make_generator
-from rag.answer.llm_answer import LLMGenerator
+from rag.answer.llm_answer import LLMGenerator, focus, in_language
 from rag.errors import ConfigError, GeneratorError
 from rag.i18n.answers import REFUSAL
 from rag.index import store
@@ -78,6 +78,8 @@ def test_wrong_source_is_flagged(retriever: HybridRetriever) -> None:
     wrong = next(i for i, h in enumerate(hits, 1) if h.doc.lang == "kk")
     gen = FakeGenerator([f"Форум открыли Ерлан Карин и Дмитрий Песков [{wrong}]."])
     answer = assistant(retriever, gen).ask("Песков Карин форум открыли")
+    # nothing in the answer holds up: it is refused, and what failed is reported
+    assert answer.refused and answer.citations == []
     assert answer.unsupported and answer.supported_share == 0.0
 
 
@@ -136,3 +138,45 @@ def test_unknown_generator_is_a_clear_error() -> None:
         make_generator("gpt-9", Settings())
     with pytest.raises(ConfigError, match="OPENAI_BASE_URL"):
         make_generator("openai", Settings())
+
+
+def test_answer_in_the_wrong_language_is_asked_for_again(retriever: HybridRetriever) -> None:
+    hits = retriever.retrieve("Песков Карин форум открыли", k=5).hits
+    n = next(i for i, h in enumerate(hits, 1) if "Песков" in h.chunk.text)
+    gen = FakeGenerator([
+        f"The forum was opened by Yerlan Karin and Dmitry Peskov [{n}].",
+        f"Форум открыли Ерлан Карин и Дмитрий Песков [{n}].",
+    ])
+    answer = assistant(retriever, gen).ask("Песков Карин форум открыли")
+    assert len(gen.calls) == 2 and "по-русски" in gen.calls[1][-1]["content"]
+    assert answer.answer.startswith("Форум открыли") and answer.language == "ru"
+    assert answer.fallback is None and answer.supported_share == 1.0
+
+
+def test_answer_still_in_the_wrong_language_falls_back(retriever: HybridRetriever) -> None:
+    english = "The forum was opened by Yerlan Karin and Dmitry Peskov [1]."
+    answer = assistant(retriever, FakeGenerator([english, english])).ask("Кто открыл форум? Песков")
+    assert answer.fallback and answer.generator == "extractive" and answer.language == "ru"
+
+
+def test_the_model_sees_the_best_sentences_not_whole_chunks(retriever: HybridRetriever) -> None:
+    retrieval = retriever.retrieve("Кто открыл форум? Ерлан Карин и Дмитрий Песков", k=5)
+    hit = next(h for h in retrieval.hits if len(h.sentences) > 6)
+    text = focus(hit, retrieval.query_vector)
+    assert len(text) < len(hit.chunk.text)
+    best = max(hit.sentences, key=lambda s: float(s.vector @ retrieval.query_vector))
+    assert hit.sentence_text(best) in text
+    assert focus(hit, None) == hit.chunk.text  # no embedding (BM25 mode): the whole chunk
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "ok"),
+    [
+        ("Форум открыли Ерлан Карин и Дмитрий Песков [1].", "ru", True),
+        ("The forum was opened by Yerlan Karin [1].", "ru", False),
+        ("Форумды Ерлан Қарин мен Дмитрий Песков ашты [1].", "kk", True),
+        ("Алматы [1].", "en", True),  # too short to judge: a name is a fine answer anywhere
+    ],
+)
+def test_in_language(text: str, lang: str, ok: bool) -> None:
+    assert in_language(text, lang) is ok

@@ -266,3 +266,21 @@ def condense_messages(
     lines = [conv, *_turns(list(history[-HISTORY_TURNS:]), lang)]
     user = "\n".join(lines) + f"\n\n{follow} {question.strip()}\n{standalone}"
     return [{"role": "system", "content": CONDENSE[lang]}, {"role": "user", "content": user}]
+
+
+_RETRY = {
+    "en": "Your answer was not in English. Write it again in English, with the same [n] markers.",
+    "ru": "Ты ответил не по-русски. Напиши ответ заново по-русски, с теми же пометками [n].",
+    "kk": "Жауабың қазақша емес. Оны қазақ тілінде қайта жаз, [n] белгілерін сақта.",
+}
+
+
+def language_retry(messages: list[dict[str, str]], answer: str, lang: str) -> list[dict[str, str]]:
+    """The conversation so far plus the wrong-language answer and a request, in the
+    question's language, to write it again in that language."""
+    lang = _lang(lang)
+    return [
+        *messages,
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": _RETRY[lang]},
+    ]
