@@ -29,6 +29,10 @@ class GeneratorError(JauapError):
     """A generator backend failed (unreachable, timeout, garbage)."""
 
 
+class ModelFetchError(JauapError):
+    """A model could not be downloaded, or its file did not match its pinned hash."""
+
+
 def require(module: str, extra: str) -> object:
     """Import an optional dependency or raise with an install hint."""
     import importlib
