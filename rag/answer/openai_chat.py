@@ -20,9 +20,12 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError, GeneratorError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +256,20 @@ class OpenAIChat:
         if isinstance(exc, openai.APIError):
             return self._fail("the server reported an error", exc.message)
         return self._fail("the reply is not a chat completion stream", f"{type(exc).__name__}: {exc}")
+
+
+def from_settings(settings: Settings) -> OpenAIChat:
+    """The ChatModel for `--generator openai`, from the configured endpoint."""
+    if not settings.openai_base_url or not settings.openai_model:
+        raise ConfigError(
+            "the openai generator needs a base URL and a model: set OPENAI_BASE_URL and "
+            "JAUAP_OPENAI_MODEL (or OPENAI_MODEL)"
+        )
+    return OpenAIChat(
+        settings.openai_base_url, settings.openai_model, settings.openai_api_key,
+        timeout=settings.llm_timeout, max_tokens=settings.llm_max_tokens,
+        deadline_s=settings.llm_deadline_s,
+    )
 
 
 def _body(exc: Any) -> str:
