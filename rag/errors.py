@@ -21,6 +21,10 @@ class IndexMismatchError(JauapError):
     """The index was built with a different embedder or settings."""
 
 
+class IndexCorruptError(JauapError):
+    """The index on disk is damaged (truncated, missing or inconsistent files)."""
+
+
 class MissingDependencyError(JauapError):
     """An optional dependency is not installed."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import InputError
+from rag.errors import IndexCorruptError, InputError
 from rag.index import store
 from rag.index.bm25 import BM25Channel
 from rag.index.vector_cache import VectorCache
@@ -40,6 +40,8 @@ class IndexReport:
     embed_seconds: float = 0.0
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)
+    # Set when the existing index was damaged and so rebuilt from scratch: the problem.
+    rebuilt_because: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,8 +71,10 @@ def embed_missing(
     progress: Progress | None,
     label: str,
     batch: int = 64,
+    cache: VectorCache | None = None,
 ) -> np.ndarray:
-    """Vectors for `texts`, reusing `known` by content key and embedding the rest."""
+    """Vectors for `texts`, reusing `known` by content key and embedding the rest. Each
+    batch goes into `cache` as soon as it is embedded, so a run killed halfway keeps it."""
     # Length order keeps texts of similar size in one batch: far less padding.
     todo = sorted(
         {k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items(),
@@ -83,6 +87,8 @@ def embed_missing(
         vectors = embedder.embed_passages([t for _, t in part])
         for (key, _), vec in zip(part, vectors, strict=True):
             known[key] = vec
+        if cache is not None:
+            cache.put_many({key: known[key] for key, _ in part})
         if bar is not None:
             bar.update(len(part))
         if progress is not None:
@@ -126,14 +132,44 @@ def index_paths(
             f"no supported documents ({', '.join(sorted(SUPPORTED))}) in "
             + ", ".join(map(str, paths))
         )
-    old = _load_previous(index_dir, embedder, chunking, rebuild)
+    with store.writer_lock(index_dir, on_wait=lambda: _say_waiting(index_dir, progress)):
+        old = _load_previous(index_dir, embedder, chunking, rebuild, report)
+        if report.rebuilt_because:
+            _note(f"{report.rebuilt_because}; rebuilding it from scratch", progress)
+        docs, fresh = _read_files(files, old, report, limits)
+        write_index(docs, fresh, old, index_dir, embedder, chunking, report, progress, cache)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _note(message: str, progress: Progress | None) -> None:
+    """Tell the user something about the run: through `progress`, or on stderr."""
+    if progress is not None:
+        progress(0.0, message)
+    else:
+        print(f"jauap: {message}", file=sys.stderr, flush=True)
+
+
+def _say_waiting(index_dir: Path, progress: Progress | None) -> None:
+    _note(f"waiting for another indexing run on {index_dir} to finish", progress)
+
+
+def _read_files(
+    files: list[Path], old: store.IndexData | None, report: IndexReport, limits: IngestLimits
+) -> tuple[dict[str, Document], list[Document]]:
+    """Documents for `files`: unchanged ones from the old index, the rest read anew."""
     old_docs = old.docs if old else {}
     docs: dict[str, Document] = {}
     fresh: list[Document] = []
     for path in files:
         doc_id = doc_id_for(path)
         previous = old_docs.get(doc_id)
-        if previous is not None and previous.content_hash == file_hash(path):
+        try:
+            same = previous is not None and previous.content_hash == file_hash(path)
+        except OSError as exc:  # gone or unreadable since the scan
+            report.skipped.append(f"{path}: cannot read it ({exc.strerror or exc})")
+            continue
+        if same and previous is not None:
             docs[doc_id] = previous
             report.unchanged += 1
             continue
@@ -150,9 +186,7 @@ def index_paths(
             report.changed += 1
     if not docs:
         raise InputError("none of the documents could be read: " + "; ".join(report.skipped))
-    write_index(docs, fresh, old, index_dir, embedder, chunking, report, progress, cache)
-    report.seconds = time.perf_counter() - started
-    return report
+    return docs, fresh
 
 
 def index_documents(
@@ -167,23 +201,33 @@ def index_documents(
     started = time.perf_counter()
     report = IndexReport(new=len(documents))
     docs = {d.doc_id: d for d in documents}
-    write_index(
-        docs, list(docs.values()), None, index_dir, embedder, chunking, report, progress, cache
-    )
+    with store.writer_lock(index_dir, on_wait=lambda: _say_waiting(index_dir, progress)):
+        write_index(
+            docs, list(docs.values()), None, index_dir, embedder, chunking, report, progress, cache
+        )
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _load_previous(
-    index_dir: Path, embedder: Embedder, chunking: ChunkSettings, rebuild: bool
+    index_dir: Path, embedder: Embedder, chunking: ChunkSettings, rebuild: bool,
+    report: IndexReport,
 ) -> store.IndexData | None:
-    if rebuild or not store.exists(index_dir):
+    """The index to update, or None to build from scratch (asked to, none yet, other chunk
+    sizes, or damaged: then `report.rebuilt_because` says what was wrong)."""
+    if rebuild:
         return None
-    manifest = store.load_manifest(index_dir)
-    store.check_compatible(manifest, embedder.name, embedder.fingerprint(), index_dir)
-    if manifest.chunking != asdict(chunking):
-        return None  # different chunk sizes: every chunk changes
-    return store.load(index_dir)
+    try:
+        if not store.exists(index_dir):
+            return None
+        manifest = store.load_manifest(index_dir)
+        store.check_compatible(manifest, embedder.name, embedder.fingerprint(), index_dir)
+        if manifest.chunking != asdict(chunking):
+            return None  # different chunk sizes: every chunk changes
+        return store.load(index_dir)
+    except IndexCorruptError as exc:
+        report.rebuilt_because = str(exc).split("; rebuild it with")[0]
+        return None
 
 
 def write_index(
@@ -241,16 +285,16 @@ def write_index(
     if cache is not None:
         known.update(cache.get_many(k for k in set(chunk_keys) | set(sent_keys) if k not in known))
     before = set(known)
-    vectors = embed_missing(embedder, chunk_texts, chunk_keys, known, report, progress, "chunks")
+    vectors = embed_missing(
+        embedder, chunk_texts, chunk_keys, known, report, progress, "chunks", cache=cache
+    )
     report.embedded_chunks = len(known) - len(before)
     n_after_chunks = len(known)
     sentence_vectors = embed_missing(
-        embedder, sent_texts, sent_keys, known, report, progress, "sentences"
+        embedder, sent_texts, sent_keys, known, report, progress, "sentences", cache=cache
     )
     report.embedded_sentences = len(known) - n_after_chunks
     new_keys = set(known) - before
-    if cache is not None and new_keys:
-        cache.put_many({k: known[k] for k in new_keys})
     report.embedded_tokens = sum(
         embedder.count_tokens(t)
         for t, k in zip(chunk_texts + sent_texts, chunk_keys + sent_keys, strict=True)

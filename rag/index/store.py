@@ -1,24 +1,37 @@
 """The on-disk index: documents, chunks, vectors, FAISS and BM25, with a manifest.
 
-Each write goes to a fresh generation folder; the `CURRENT` file is then replaced
-atomically to point at it, so a run killed halfway leaves the previous index loadable.
+Each write goes to a fresh generation folder, manifest last, everything fsynced; the
+`CURRENT` file is then replaced atomically to point at it, so `CURRENT` only ever names a
+complete generation and a run killed halfway leaves the previous index loadable.
+
+Concurrency: writers take an exclusive lock (`.writer.lock` in the index folder) for a
+whole run, so two `jauap index` on one folder take turns. Readers take a shared lock on
+the generation they load (`gen-*/.readers`) while reading it; a writer deletes only
+generations older than the previous one that no reader holds, so a load never finds its
+files gone. Everything a load reads is checked: a damaged index is one IndexCorruptError
+naming the problem and the fix (`jauap index --rebuild`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexMismatchError, IndexMissingError
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
+from rag.index import store_check as check
 from rag.index.bm25 import BM25Channel
 from rag.records import Chunk, Document
 
@@ -96,16 +109,85 @@ def build_ann(vectors: np.ndarray, threshold: int = HNSW_THRESHOLD) -> tuple[obj
     return index, kind
 
 
-def _current(index_dir: Path) -> Path | None:
-    pointer = index_dir / "CURRENT"
-    if not pointer.is_file():
+WRITER_LOCK = ".writer.lock"
+READERS_LOCK = ".readers"
+# Generations kept after a save: the new one and the one before it (a reader that read
+# CURRENT just before the switch is loading that one). Older ones go unless a reader still
+# holds them; those go in a later save.
+KEEP_GENERATIONS = 2
+_LOAD_ATTEMPTS = 5
+
+
+def _rebuild_hint(index_dir: Path) -> str:
+    return f"rebuild it with `jauap index --rebuild --index-dir {index_dir}`"
+
+
+def _corrupt(index_dir: Path, problem: str) -> IndexCorruptError:
+    return IndexCorruptError(f"index in {index_dir} is damaged: {problem}; {_rebuild_hint(index_dir)}")
+
+
+def _current_name(index_dir: Path) -> str | None:
+    """The generation `CURRENT` names, or None when there is no index at all."""
+    try:
+        name = (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
         return None
-    generation = index_dir / pointer.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _corrupt(index_dir, f"CURRENT is unreadable ({exc})") from None
+    if not name.startswith("gen-") or "/" in name or name in {".", ".."}:
+        raise _corrupt(index_dir, f"CURRENT names {name[:40]!r}, not a generation")
+    return name
+
+
+def _current(index_dir: Path) -> Path | None:
+    name = _current_name(index_dir)
+    if name is None:
+        return None
+    generation = index_dir / name
     return generation if generation.is_dir() else None
 
 
 def exists(index_dir: Path) -> bool:
-    return _current(Path(index_dir)) is not None
+    """Whether `index_dir` has an index (which may still turn out damaged when loaded)."""
+    return _current_name(Path(index_dir)) is not None
+
+
+_held = threading.local()  # index folders whose writer lock this thread holds
+
+
+@contextmanager
+def writer_lock(index_dir: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the index folder's writer lock (re-entrant within a thread). Blocks while
+    another writer (process or thread) holds it, calling `on_wait` once first."""
+    index_dir = Path(index_dir)
+    key = str(index_dir.resolve())
+    held: set[str] = getattr(_held, "dirs", set())
+    _held.dirs = held
+    if key in held:
+        yield
+        return
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / WRITER_LOCK, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(f, fcntl.LOCK_EX)
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -114,22 +196,11 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def save(data: IndexData, index_dir: Path) -> Path:
-    """Write `data` as a new generation and switch `CURRENT` to it."""
+def _write_files(data: IndexData, gen: Path) -> None:
+    """Every file of a generation except the manifest, each flushed to disk."""
     import faiss
 
-    index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    gen = Path(tempfile.mkdtemp(prefix="gen-", dir=index_dir))
-    data.manifest.updated = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    (gen / "manifest.json").write_text(
-        json.dumps(asdict(data.manifest), ensure_ascii=False, indent=2), encoding="utf-8"
-    )
+    (gen / READERS_LOCK).touch()
     _write_jsonl(gen / "docs.jsonl", [d.to_dict() for d in data.docs.values()])
     _write_jsonl(
         gen / "chunks.jsonl",
@@ -139,33 +210,133 @@ def save(data: IndexData, index_dir: Path) -> Path:
         ],
     )
     (gen / "sentence_keys.json").write_text(json.dumps(data.sentence_keys), encoding="utf-8")
-    np.save(gen / "vectors.npy", data.vectors)
-    np.save(gen / "sentence_vectors.npy", data.sentence_vectors)
+    np.save(gen / "vectors.npy", np.asarray(data.vectors, dtype=np.float32))
+    np.save(gen / "sentence_vectors.npy", np.asarray(data.sentence_vectors, dtype=np.float32))
     faiss.write_index(data.ann, str(gen / "faiss.index"))
     data.bm25.save(gen / "bm25")
-    os.chmod(gen, 0o755)
-    tmp_pointer = index_dir / f".CURRENT.{os.getpid()}"
-    tmp_pointer.write_text(gen.name)
-    os.replace(tmp_pointer, index_dir / "CURRENT")
-    for old in index_dir.glob("gen-*"):
-        if old != gen and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
+    for folder, _, names in os.walk(gen):
+        for name in names:
+            _fsync_path(Path(folder) / name)
+        _fsync_path(Path(folder))
+
+
+def save(data: IndexData, index_dir: Path) -> Path:
+    """Write `data` as a new generation and switch `CURRENT` to it (under the writer lock)."""
+    index_dir = Path(index_dir)
+    with writer_lock(index_dir):
+        try:
+            previous = _current_name(index_dir)
+        except IndexCorruptError:  # a damaged CURRENT is replaced below
+            previous = None
+        gen = Path(tempfile.mkdtemp(prefix="gen-", dir=index_dir))
+        _write_files(data, gen)
+        data.manifest.updated = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        manifest = gen / "manifest.json"
+        manifest.write_text(
+            json.dumps(asdict(data.manifest), ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+        _fsync_path(manifest)
+        os.chmod(gen, 0o755)
+        _fsync_path(gen)
+        pointer = index_dir / f".CURRENT.{os.getpid()}.{threading.get_ident()}"
+        with pointer.open("w", encoding="utf-8") as f:
+            f.write(gen.name)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(pointer, index_dir / "CURRENT")
+        _fsync_path(index_dir)
+        _prune(index_dir, keep={gen.name, previous or ""})
     return gen
 
 
-def load_manifest(index_dir: Path) -> Manifest:
-    gen = _current(Path(index_dir))
-    if gen is None:
-        raise IndexMissingError(
-            f"no index in {index_dir}: build one with `jauap index [PATH ...] --index-dir {index_dir}`"
-        )
-    raw = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
-    if raw.get("format") != FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"index in {index_dir} has format {raw.get('format')}, this jauap reads "
-            f"{FORMAT_VERSION}: rebuild it with `jauap index --rebuild --index-dir {index_dir}`"
-        )
+def _prune(index_dir: Path, keep: set[str]) -> None:
+    """Delete generations not in `keep` that no reader holds (caller holds the writer
+    lock, so no other writer is making one). Half-written ones from killed runs go too."""
+    for old in index_dir.glob("gen-*"):
+        if old.name in keep or not old.is_dir():
+            continue
+        try:
+            f = open(old / READERS_LOCK)  # noqa: SIM115 - held across the delete
+        except FileNotFoundError:  # killed before it was made: nobody can read it
+            shutil.rmtree(old, ignore_errors=True)
+            continue
+        with f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a reader is loading it: a later save deletes it
+            shutil.rmtree(old, ignore_errors=True)
+
+
+class _Vanished(Exception):
+    """The generation CURRENT named was deleted before we locked it: read CURRENT again."""
+
+
+@contextmanager
+def _reading(gen: Path) -> Iterator[None]:
+    """Hold a shared lock on a generation so no writer deletes it while it is read."""
+    try:
+        f = open(gen / READERS_LOCK)  # noqa: SIM115
+    except FileNotFoundError:
+        raise _Vanished from None
+    with f:
+        fcntl.flock(f, fcntl.LOCK_SH)
+        if not (gen / READERS_LOCK).exists():  # deleted while we waited for the lock
+            raise _Vanished
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _with_generation(index_dir: Path, read: Callable[[Path], Any]) -> Any:
+    """Call `read(gen)` on the current generation while holding it; retried when a writer
+    swapped generations under us. Missing index → IndexMissingError."""
+    index_dir = Path(index_dir)
+    last = None
+    for _ in range(_LOAD_ATTEMPTS):
+        name = _current_name(index_dir)
+        if name is None:
+            raise IndexMissingError(
+                f"no index in {index_dir}: build one with "
+                f"`jauap index [PATH ...] --index-dir {index_dir}`"
+            )
+        if name == last and not (index_dir / name).is_dir():
+            break  # CURRENT still names a folder that is gone: not a race
+        last = name
+        try:
+            with _reading(index_dir / name):
+                return read(index_dir / name)
+        except _Vanished:
+            continue
+    raise _corrupt(index_dir, f"CURRENT names {last}, which does not exist")
+
+
+_MANIFEST_TYPES = {"embedder": str, "fingerprint": str, "dim": int, "chunking": dict, "ann": str,
+                   "documents": int, "chunks": int, "sentences": int, "versions": dict,
+                   "format": int, "updated": str}
+assert set(_MANIFEST_TYPES) == {f.name for f in fields(Manifest)}
+
+
+def _read_manifest(gen: Path, index_dir: Path) -> Manifest:
+    try:
+        raw = check.read_json(gen / "manifest.json")
+        if isinstance(raw, dict) and "format" in raw and raw["format"] != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"index in {index_dir} has format {raw.get('format')}, this jauap reads "
+                f"{FORMAT_VERSION}: {_rebuild_hint(index_dir)}"
+            )
+        check.check_fields("manifest.json", raw, _MANIFEST_TYPES, optional=set())
+        if raw["dim"] <= 0 or min(raw["documents"], raw["chunks"], raw["sentences"]) < 0:
+            raise check.Damage("manifest.json has a negative count or dimension")
+    except check.Damage as exc:
+        raise _corrupt(index_dir, str(exc)) from None
     return Manifest(**raw)
+
+
+def load_manifest(index_dir: Path) -> Manifest:
+    """The current generation's manifest, checked."""
+    return _with_generation(index_dir, lambda gen: _read_manifest(gen, Path(index_dir)))
 
 
 def check_compatible(
@@ -181,24 +352,63 @@ def check_compatible(
         )
 
 
-def load(index_dir: Path) -> IndexData:
-    """Read the current generation of an index."""
+def _records(gen: Path, m: Manifest) -> tuple[dict[str, Document], list[dict], list[Chunk]]:
+    """Documents and chunk rows, counted against the manifest."""
+    doc_rows = check.read_jsonl(gen / "docs.jsonl")
+    chunk_rows = check.read_jsonl(gen / "chunks.jsonl")
+    if len(doc_rows) != m.documents or len(chunk_rows) != m.chunks:
+        raise check.Damage(
+            f"{len(doc_rows)} documents and {len(chunk_rows)} chunks on disk, the manifest "
+            f"says {m.documents} and {m.chunks}"
+        )
+    try:
+        docs = {d["doc_id"]: Document(**d) for d in doc_rows}
+        chunks = [Chunk.from_dict(r) for r in chunk_rows]
+        for r in chunk_rows:
+            if not isinstance(r["key"], str) or not isinstance(r["sentence_rows"], list):
+                raise TypeError("key or sentence_rows")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise check.Damage(f"a document or chunk record is malformed ({exc})") from None
+    check.check_rows(chunk_rows, set(docs), m.sentences)
+    return docs, chunk_rows, chunks
+
+
+def _read_generation(gen: Path, index_dir: Path) -> IndexData:
     import faiss
 
-    manifest = load_manifest(index_dir)
-    gen = _current(Path(index_dir))
-    assert gen is not None
-    docs = {d["doc_id"]: Document(**d) for d in _read_jsonl(gen / "docs.jsonl")}
-    rows = _read_jsonl(gen / "chunks.jsonl")
+    m = _read_manifest(gen, index_dir)
+    try:
+        docs, chunk_rows, chunks = _records(gen, m)
+        sentence_keys = check.read_json(gen / "sentence_keys.json")
+        if not isinstance(sentence_keys, list) or len(sentence_keys) != m.sentences:
+            raise check.Damage(f"sentence_keys.json does not hold {m.sentences} keys")
+        vectors = check.load_npy(gen / "vectors.npy", m.chunks, m.dim)
+        sentence_vectors = check.load_npy(gen / "sentence_vectors.npy", m.sentences, m.dim)
+        ann = check.guarded("faiss.index", lambda: faiss.read_index(str(gen / "faiss.index")))
+        check.check_ann(ann, m.chunks, m.dim)
+        bm25 = check.guarded("the BM25 index", lambda: BM25Channel.load(gen / "bm25"))
+        if len(bm25) != m.chunks:
+            raise check.Damage(f"the BM25 index covers {len(bm25)} chunks, not {m.chunks}")
+        model = getattr(bm25, "_model", None)  # bm25s' arrays; None for an empty index
+        if model is not None:
+            check.check_bm25_postings(model.scores, len(model.vocab_dict), m.chunks)
+    except check.Damage as exc:
+        raise _corrupt(index_dir, str(exc)) from None
     return IndexData(
-        manifest=manifest,
+        manifest=m,
         docs=docs,
-        chunks=[Chunk.from_dict(r) for r in rows],
-        chunk_keys=[r["key"] for r in rows],
-        vectors=np.load(gen / "vectors.npy"),
-        sentence_keys=json.loads((gen / "sentence_keys.json").read_text(encoding="utf-8")),
-        sentence_vectors=np.load(gen / "sentence_vectors.npy"),
-        sentence_rows=[r["sentence_rows"] for r in rows],
-        bm25=BM25Channel.load(gen / "bm25"),
-        ann=faiss.read_index(str(gen / "faiss.index")),
+        chunks=chunks,
+        chunk_keys=[r["key"] for r in chunk_rows],
+        vectors=vectors,
+        sentence_keys=sentence_keys,
+        sentence_vectors=sentence_vectors,
+        sentence_rows=[r["sentence_rows"] for r in chunk_rows],
+        bm25=bm25,
+        ann=ann,
     )
+
+
+def load(index_dir: Path) -> IndexData:
+    """Read and check the current generation of an index: IndexMissingError when there is
+    none, IndexCorruptError (naming the problem) when it is damaged."""
+    return _with_generation(index_dir, lambda gen: _read_generation(gen, Path(index_dir)))
