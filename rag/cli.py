@@ -1,4 +1,4 @@
-"""`jauap` command line: index, search, ask, eval, serve.
+"""`jauap` command line: index, search, ask, eval, serve, mcp.
 
 Library errors (JauapError) become one line on stderr and exit code 1; no tracebacks
 for user mistakes."""
@@ -315,6 +315,23 @@ def models_fetch(ctx: click.Context, name: str) -> None:
 
     path = gguf.fetch(name, _settings(ctx).cache_dir, log=lambda m: click.echo(m, err=True))
     click.echo(str(path))
+
+
+@main.command("mcp")
+@click.option("--index-dir", type=click.Path(path_type=Path), help=INDEX_DIR_HELP)
+@click.pass_context
+def mcp_stdio(ctx: click.Context, index_dir: Path | None) -> None:
+    """Serve an existing index as an MCP server on stdin/stdout (tools: search, ask,
+    list_documents). For an MCP client's config; `jauap serve` also offers /mcp over HTTP.
+
+    \b
+    Example:
+      jauap mcp --index-dir ~/jauap-index
+    """
+    from rag.web.backend import Backend
+    from rag.web.mcp_tools import run_stdio
+
+    run_stdio(Backend(_settings(ctx).with_(index_dir=index_dir)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -56,6 +56,9 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "jauap")
     # Language of the chat page's labels until a visitor picks another.
     ui_lang: str = "kk"
+    # With a key (JAUAP_API_KEY), `jauap serve` asks for `Authorization: Bearer KEY` on
+    # /v1 and /mcp; never printed (repr=False).
+    api_key: str | None = field(default=None, repr=False)
     # BLAS threads for numpy: on 2 cores they fight the embedding runtime's threads
     # (single-query latency 13 ms median with 1, 25 ms with the default; shared/notes).
     blas_threads: int = 1
@@ -73,6 +76,10 @@ class Settings:
             raise ConfigError(f"llm_max_tokens must be between 1 and 8192, got {self.llm_max_tokens}")
         if self.ui_lang not in UI_LANGS:
             raise ConfigError(f"ui_lang must be one of {', '.join(UI_LANGS)}, got {self.ui_lang!r}")
+        if self.api_key is not None and (
+            len(self.api_key) < 8 or any(c.isspace() for c in self.api_key)
+        ):
+            raise ConfigError("JAUAP_API_KEY must be at least 8 characters, without spaces")
         if self.blas_threads < 1:
             raise ConfigError(f"blas_threads must be >= 1, got {self.blas_threads}")
         object.__setattr__(self, "index_dir", Path(self.index_dir))

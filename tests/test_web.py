@@ -15,7 +15,6 @@ from tests.fakes import local_server
 
 gr = pytest.importorskip("gradio")
 
-from rag.answer import assistant as answer_mod  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.web.app import WebApp, build_app  # noqa: E402
 from rag.web.backend import Backend, UploadError, safe_filename  # noqa: E402
@@ -42,8 +41,7 @@ def run(gen):
 
 
 @pytest.fixture()
-def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WebApp:
-    monkeypatch.setattr("rag.web.app.REVEAL_SECONDS", 0.0)
+def web(tmp_path: Path) -> WebApp:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "forum.txt").write_text(
@@ -56,10 +54,11 @@ def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WebApp:
         encoding="utf-8",
     )
     (docs / "evil.txt").write_text(f"Evil text doc\n\n{EVIL}\n", encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", docs=(docs,), embedder="fake")
-    backend = Backend(settings)
+    settings = Settings(index_dir=tmp_path / "index", docs=(docs,), embedder="fake",
+                        cache_dir=tmp_path / "cache")
+    backend = Backend(settings, upload_limit_mb=0.01)
     backend.reindex()
-    return WebApp(backend)
+    return WebApp(backend, ["extractive", "fake"], reveal_seconds=0.0)
 
 
 # --- file names ---------------------------------------------------------------------
@@ -90,8 +89,8 @@ def test_safe_filename_rejects_empty_names(raw: str) -> None:
 
 def test_uploads_cannot_escape_the_upload_folder(web: WebApp, tmp_path: Path) -> None:
     src = tmp_path / "x.txt"
-    src.write_text("Escape attempt text about ponies.", encoding="utf-8")
-    for name in ("../../escape.txt", "..\\..\\escape.txt", "../index/CURRENT.txt"):
+    for i, name in enumerate(("../../escape.txt", "..\\..\\escape.txt", "../index/CURRENT.txt")):
+        src.write_text(f"Escape attempt {i} text about ponies.", encoding="utf-8")
         dest = web.backend.save_upload(src, name)
         assert dest.parent.resolve() == web.backend.uploads_dir.resolve()
     assert not (tmp_path / "escape.txt").exists()
@@ -175,10 +174,8 @@ def test_api_returns_the_ask_json_shape(web: WebApp) -> None:
         web.api_ask("q", "no-such-generator")
 
 
-def test_answer_streams_progressively_and_links_cards(
-    web: WebApp, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("rag.web.app.REVEAL_SECONDS", 0.2)
+def test_answer_streams_progressively_and_links_cards(web: WebApp) -> None:
+    web.reveal_seconds = 0.2
     outputs = list(web.respond("The second media forum was held in Almaty in September 2025.",
                                [], ui_lang="en"))
     assert len(outputs) > 3  # question shown, words revealed, final
@@ -189,25 +186,28 @@ def test_answer_streams_progressively_and_links_cards(
     assert outputs[0][3] == ""  # the question box is cleared
 
 
-def test_sessions_keep_separate_histories(web: WebApp, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[tuple] = []
-    original = answer_mod.Assistant.ask
-
-    def spy(self, question, history=()):  # noqa: ANN001, ANN202
-        seen.append((question, list(history)))
-        return original(self, question, history)
-
-    monkeypatch.setattr(answer_mod.Assistant, "ask", spy)
+def test_sessions_keep_separate_histories(web: WebApp) -> None:
     state_a: list = []
     state_b: list = []
     _, _, state_a, _ = run(web.respond("When was the media forum held in Almaty?", state_a))
-    _, _, state_b, _ = run(web.respond("Who opened the forum?", state_b))
+    _, _, state_b, _ = run(web.respond("Who opened it?", state_b))
     _, _, state_a, _ = run(web.respond("And who opened it?", state_a))
     assert [t["question"] for t in state_a] == [
         "When was the media forum held in Almaty?", "And who opened it?"]
-    assert [t["question"] for t in state_b] == ["Who opened the forum?"]
-    assert seen[1][1] == []  # session B saw no history from session A
-    assert [q for q, _ in seen[2][1]] == ["When was the media forum held in Almaty?"]
+    assert [t["question"] for t in state_b] == ["Who opened it?"]
+    # session B had no history to lean on; session A's follow-up carried its topic
+    assert state_b[0]["answer"]["standalone_question"] is None
+    assert "Almaty" in state_a[1]["answer"]["standalone_question"]
+
+
+def test_the_whole_conversation_goes_to_the_assistant(web: WebApp) -> None:
+    """The page passes every earlier turn; trimming is the prompt module's job."""
+    turns: list = []
+    for i in range(6):
+        _, _, turns, _ = run(web.respond(f"Question {i} about the media forum in Almaty?", turns))
+    _, _, turns, _ = run(web.respond("And who opened it?", turns))
+    assert len(turns) == 7 and all(tr["answer"] for tr in turns)
+    assert "Almaty" in turns[-1]["answer"]["standalone_question"]
 
 
 def test_errors_show_as_messages_not_tracebacks(tmp_path: Path) -> None:
@@ -219,9 +219,9 @@ def test_errors_show_as_messages_not_tracebacks(tmp_path: Path) -> None:
     assert turns[-1]["error"]
 
 
-def test_bad_generator_settings_are_reported(web: WebApp) -> None:
+def test_generators_not_offered_are_refused(web: WebApp) -> None:
     messages, _, turns, _ = run(web.respond("Forum?", [], generator="openai", ui_lang="en"))
-    assert "jauap-error" in messages[-1]["content"] and "base URL" in messages[-1]["content"]
+    assert "jauap-error" in messages[-1]["content"] and "not available" in messages[-1]["content"]
 
 
 # --- documents ----------------------------------------------------------------------
@@ -237,14 +237,34 @@ def test_upload_reindexes_and_the_next_question_cites_it(web: WebApp, tmp_path: 
     assert (web.backend.uploads_dir / "Жаңа толқын.txt").is_file()
     record = web.api_ask(FESTIVAL)
     assert record["citations"] and record["citations"][0]["source"].endswith("Жаңа толқын.txt")
-    # remove it again: the index forgets it
-    up_source = str(web.backend.uploads_dir / "Жаңа толқын.txt")
-    msg, *_ = web.remove(up_source, "en")
+    # the remove list offers it by name: no server paths reach the page
+    choices = web.remove_choices("en")
+    assert choices == [("Жаңа толқын.txt", "Жаңа толқын.txt")]
+    assert str(web.backend.settings.index_dir) not in repr(choices)
+    msg, *_ = web.remove("Жаңа толқын.txt", "en")
     assert "Removed" in msg
     assert not any(d["upload"] for d in web.backend.documents())
 
 
-def test_upload_rejections(web: WebApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_upload_with_a_taken_name_is_renamed_not_overwritten(
+    web: WebApp, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a" / "notes.txt", tmp_path / "b" / "notes.txt"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    first.write_text("Notes one\n\nThe zebu parade was in Taraz.\n", encoding="utf-8")
+    second.write_text("Notes two\n\nThe quokka parade was in Atyrau.\n", encoding="utf-8")
+    web.upload([str(first)], "en")
+    status, *_ = web.upload([str(second)], "en")
+    assert "saved as notes (2).txt" in status
+    up = web.backend.uploads_dir
+    assert "zebu" in (up / "notes.txt").read_text(encoding="utf-8")  # not overwritten
+    assert "quokka" in (up / "notes (2).txt").read_text(encoding="utf-8")
+    status, *_ = web.upload([str(second)], "en")  # the same file again: refused
+    assert "already uploaded" in status and not (up / "notes (3).txt").exists()
+
+
+def test_upload_rejections(web: WebApp, tmp_path: Path) -> None:
     exe = tmp_path / "tool.exe"
     exe.write_bytes(b"MZ...")
     status, *_ = web.upload([str(exe)], "en")
@@ -254,21 +274,27 @@ def test_upload_rejections(web: WebApp, tmp_path: Path, monkeypatch: pytest.Monk
     status, *_ = web.upload([str(empty)], "kk")
     assert "оқылмады" in status and not (web.backend.uploads_dir / "empty.txt").exists()
     big = tmp_path / "big.txt"
-    big.write_text("word " * 1000, encoding="utf-8")
-    monkeypatch.setattr("rag.web.backend.UPLOAD_LIMIT_MB", 0.001)
+    big.write_text("word " * 3000, encoding="utf-8")  # over the fixture's 0.01 MB limit
     status, *_ = web.upload([str(big)], "en")
-    assert "larger than" in status
+    assert "larger than 0.01 MB" in status
     status, *_ = web.upload(None, "en")
     assert "Choose a file" in status
 
 
 def test_configured_documents_cannot_be_removed(web: WebApp) -> None:
     configured = next(d for d in web.backend.documents() if not d["upload"])
-    msg, *_ = web.remove(configured["source"], "en")
-    assert "be removed here" in msg
+    for attempt in (configured["source"], configured["file"], "/etc/passwd", "../index/CURRENT"):
+        msg, *_ = web.remove(attempt, "en")
+        assert "be removed here" in msg
+        assert "/" not in msg.replace("</", "")  # names only, no server paths
     assert Path(configured["source"]).is_file()
-    msg, *_ = web.remove("/etc/passwd", "en")
-    assert "be removed here" in msg
+
+
+def test_error_messages_hide_server_paths() -> None:
+    from rag.web.backend import hide_paths
+
+    msg = "cannot read /srv/data/secret/report.pdf: no index in /home/u/index (see http://h/v1)"
+    assert hide_paths(msg) == "cannot read report.pdf: no index in index (see http://h/v1)"
 
 
 # --- the app ------------------------------------------------------------------------
@@ -286,6 +312,21 @@ def test_build_app_exposes_the_api_and_hides_the_key(tmp_path: Path) -> None:
     assert secret not in config and "user:pw" not in config
     assert "http://127.0.0.1:9/v1" in config  # the URL without credentials is shown
     assert "openai" in config
+
+
+def test_page_inputs_cannot_choose_where_the_server_sends_requests(tmp_path: Path) -> None:
+    """Only the question, generator name, k and interface language go from the page to
+    the answer handler: no URL or model a visitor could point elsewhere."""
+    settings = Settings(index_dir=tmp_path / "i", docs=(tmp_path,), embedder="fake",
+                        openai_base_url="http://127.0.0.1:9/v1", openai_model="m")
+    demo = build_app(settings, start=False)
+    answering = [fn for fn in demo.fns.values()
+                 if fn.concurrency_id == "answer" and fn.api_name != "ask"]
+    assert len(answering) >= 3  # enter, button, examples
+    for fn in answering:
+        kinds = [type(c).__name__ for c in fn.inputs]
+        assert kinds.count("Textbox") <= 1  # the question box only
+        assert set(kinds) <= {"Textbox", "State", "Dropdown", "Slider", "Radio"}
 
 
 # --- an LLM generator behind a local OpenAI-compatible stub ---------------------------
@@ -321,9 +362,25 @@ def llm_stub() -> Iterator[str]:
         yield url
 
 
-def test_llm_answer_streams_partials(web: WebApp, llm_stub: str) -> None:
+def llm_web(tmp_path: Path, url: str, key: str | None = None) -> WebApp:
+    """A page whose server is configured with the OpenAI-compatible endpoint `url`."""
+    docs = tmp_path / "llm-docs"
+    docs.mkdir()
+    (docs / "forum.txt").write_text(
+        "Media forum in Almaty\n\nThe second media forum was held in Almaty in September 2025.\n",
+        encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "llm-index", docs=(docs,), embedder="fake",
+                        cache_dir=tmp_path / "cache", openai_base_url=url, openai_model="stub",
+                        openai_api_key=key)
+    backend = Backend(settings)
+    backend.reindex()
+    return WebApp(backend, ["extractive", "openai"], reveal_seconds=0.0)
+
+
+def test_llm_answer_streams_partials(tmp_path: Path, llm_stub: str) -> None:
+    web = llm_web(tmp_path, llm_stub)
     outputs = list(web.respond("When was the media forum held in Almaty?", [],
-                               generator="openai", base_url=llm_stub, model="stub", ui_lang="en"))
+                               generator="openai", ui_lang="en"))
     partial_bubbles = [o[0][-1]["content"] for o in outputs[1:-1]]
     assert any("▍" in b and "was held" not in b for b in partial_bubbles)  # arrives in pieces
     messages, panel, turns, _ = outputs[-1]
@@ -332,13 +389,13 @@ def test_llm_answer_streams_partials(web: WebApp, llm_stub: str) -> None:
     assert 'href="#src-0-1"' in messages[-1]["content"] and 'id="src-0-1"' in panel
 
 
-def test_llm_backend_down_falls_back_with_a_note(web: WebApp) -> None:
-    port = _closed_port()
+def test_llm_backend_down_falls_back_with_a_note(tmp_path: Path) -> None:
+    web = llm_web(tmp_path, f"http://127.0.0.1:{_closed_port()}/v1")
     messages, _, turns, _ = run(web.respond(
         "The second media forum was held in Almaty in September 2025.", [],
-        generator="openai", base_url=f"http://127.0.0.1:{port}/v1", model="m", ui_lang="en"))
+        generator="openai", ui_lang="en"))
     answer = turns[-1]["answer"]
-    # a generic note on the page; the backend's words (what the typed URL said) stay in the log
+    # a generic note on the page; the backend's words stay in the log
     assert answer["fallback"] and "could not answer" in answer["fallback"]
     assert "127.0.0.1" not in answer["fallback"] and "Errno" not in answer["fallback"]
     assert "jauap-note" in messages[-1]["content"] and "Traceback" not in messages[-1]["content"]
@@ -350,19 +407,15 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_api_key_goes_only_to_the_configured_server(tmp_path: Path, llm_stub: str) -> None:
+def test_requests_go_only_to_the_configured_server(tmp_path: Path, llm_stub: str) -> None:
+    """The key goes to the configured endpoint; extra values a client sends to the page's
+    handler (as the old URL/model boxes did) are not accepted."""
     secret = "sk-test-NEVER-SEND-ELSEWHERE"
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("The media forum was held in Almaty in 2025.", encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "i", docs=(docs,), embedder="fake",
-                        openai_base_url=llm_stub, openai_model="stub", openai_api_key=secret)
-    backend = Backend(settings)
-    backend.reindex()
-    app = WebApp(backend)
+    web = llm_web(tmp_path, llm_stub, key=secret)
     auth_log.clear()
-    run(app.respond("When was the forum?", [], generator="openai", base_url=llm_stub))
-    # the same stub typed with another spelling counts as another server: no key
+    run(web.respond("When was the forum?", [], generator="openai"))
+    assert auth_log == [f"Bearer {secret}"]
     other = llm_stub.replace("127.0.0.1", "localhost")
-    run(app.respond("When was the forum?", [], generator="openai", base_url=other, model="x"))
-    assert auth_log == [f"Bearer {secret}", None]
+    with pytest.raises(TypeError):
+        run(web.respond("When was the forum?", [], "openai", 5, other, "x", "en"))  # type: ignore[call-arg]
+    assert auth_log == [f"Bearer {secret}"]  # nothing was sent anywhere

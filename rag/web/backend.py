@@ -17,13 +17,13 @@ import time
 import unicodedata
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.answer.assistant import Assistant
 from rag.answer.generators import make_generator
-from rag.errors import ConfigError, IndexMismatchError, InputError, JauapError
+from rag.errors import ConfigError, IndexMismatchError, IndexMissingError, InputError, JauapError
 from rag.i18n.page import UPLOAD_LIMIT_MB
 from rag.index import store
 from rag.index.embedders import make_embedder
@@ -37,6 +37,16 @@ from rag.settings import Settings
 log = logging.getLogger("jauap.web")
 Progress = Callable[[float, str], None]
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
+# Answers computed at once, for the page (Gradio's queue) and the API/MCP (a semaphore):
+# they mostly wait on the gradual reveal or a remote LLM; 2 cores.
+ANSWER_CONCURRENCY = 4
+# An absolute path with at least one folder ("/srv/docs/a.txt"): shown as its last part.
+_ABS_PATH = re.compile(r"(?<![\w./:])(?:/[^\s/'\"`:,;()]+)+/([^\s/'\"`:,;()]+)")
+
+
+def hide_paths(message: str) -> str:
+    """`message` with absolute server paths cut to their last component (for the page)."""
+    return _ABS_PATH.sub(lambda m: m.group(1), message)
 
 
 class NotReadyError(JauapError):
@@ -122,15 +132,25 @@ class _ConsoleProgress:
 class Backend:
     """Index, retriever and generators shared by every session of one page."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        upload_limit_mb: float = UPLOAD_LIMIT_MB,
+        concurrency: int = ANSWER_CONCURRENCY,
+    ) -> None:
         self.settings = settings
         self.status = Status()
+        self.upload_limit_mb = upload_limit_mb
+        # API and MCP answers at once (the page's own limit is its queue's)
+        self.answer_slots = threading.BoundedSemaphore(concurrency)
         self._embedder = embedder
         self._retriever: HybridRetriever | None = None
         self._index_lock = threading.Lock()
         self._embedder_lock = threading.Lock()
-        self._generators: dict[tuple, object | None] = {}
+        self._generators: dict[str, Any] = {}
         self._generators_lock = threading.Lock()
+        self._uploads_lock = threading.Lock()
 
     # --- index -----------------------------------------------------------------------
 
@@ -176,11 +196,11 @@ class Backend:
                 )
                 self._load(embedder)
             except JauapError as exc:
-                st.error = str(exc)
+                st.error = hide_paths(str(exc))
                 st.state = "ready" if self._retriever is not None else "error"
                 raise
             except Exception as exc:
-                st.error = f"{type(exc).__name__}: {exc}"
+                st.error = hide_paths(f"{type(exc).__name__}: {exc}")
                 st.state = "ready" if self._retriever is not None else "error"
                 raise
             for line in report.skipped:
@@ -221,11 +241,21 @@ class Backend:
             if self._retriever is None and store.exists(self.settings.index_dir):
                 try:
                     self._load(self.embedder())
-                    self.status.error = str(exc)
+                    self.status.error = hide_paths(str(exc))
                 except Exception:  # noqa: BLE001
                     self.status.state = "error"
             return
         print(f"jauap: ready in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+
+    def load_existing(self) -> None:
+        """Serve the index already in `index_dir` as it is (no re-indexing): `jauap mcp`."""
+        if not store.exists(self.settings.index_dir):
+            raise IndexMissingError(
+                f"no index in {self.settings.index_dir}: run `jauap index --index-dir "
+                f"{self.settings.index_dir} PATH ...` first"
+            )
+        with self._index_lock:
+            self._load(self.embedder())
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.index_on_start, name="jauap-index", daemon=True)
@@ -279,83 +309,93 @@ class Backend:
 
     # --- answering -------------------------------------------------------------------
 
-    def generator(self, name: str, base_url: str | None = None, model: str | None = None) -> Any:
-        """The generator called `name` (None = extractive), cached: a GGUF loads once.
+    def generator(self, name: str) -> Any:
+        """The generator called `name` (empty = extractive), built once: a GGUF loads once.
 
-        The API key from the environment goes only to the configured OPENAI_BASE_URL:
-        a base URL typed into the page gets no key, so nobody can make the server send
-        the key to a host of their choosing."""
+        An LLM endpoint is only ever the configured one (OPENAI_BASE_URL): nothing a page
+        visitor or API caller sends chooses where the server makes requests."""
         name = name or "extractive"
-        configured = self.settings.openai_base_url
-        base_url = (base_url or "").strip() or configured
-        if base_url and base_url == public_url(configured):
-            base_url = configured  # the configured one, with its userinfo
-        api_key = self.settings.openai_api_key if base_url == configured else None
-        model = (model or "").strip() or self.settings.openai_model
-        key = (name, base_url, model)
         with self._generators_lock:
-            if key not in self._generators:
-                settings = replace(
-                    self.settings,
-                    openai_base_url=base_url,
-                    openai_model=model,
-                    openai_api_key=api_key,
-                )
-                self._generators[key] = make_generator(name, settings)
-            return self._generators[key]
+            if name not in self._generators:
+                self._generators[name] = make_generator(name, self.settings)
+            return self._generators[name]
 
-    def assistant(
-        self,
-        generator: str = "extractive",
-        k: int = 5,
-        base_url: str | None = None,
-        model: str | None = None,
-    ) -> Assistant:
+    def assistant(self, generator: str = "extractive", k: int = 5) -> Assistant:
         try:
             k = int(k)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"k must be a whole number, got {k!r}") from exc
         retriever = self.retriever()
-        return Assistant(
-            retriever, self.generator(generator, base_url, model), k=k, embedder=retriever.embedder
-        )
+        return Assistant(retriever, self.generator(generator), k=k, embedder=retriever.embedder)
+
+    def display_source(self, source: str) -> str:
+        """A document's source as callers outside the server see it: relative to its
+        configured folder (or `uploads/NAME`), never an absolute server path."""
+        path = Path(source)
+        for root in [self.uploads_dir, *self.settings.docs]:
+            try:
+                rel = path.resolve().relative_to(Path(root).resolve())
+            except (OSError, ValueError):
+                continue
+            name = rel.as_posix() if str(rel) != "." else path.name
+            return f"uploads/{name}" if root == self.uploads_dir else name
+        return path.name
 
     # --- uploads ---------------------------------------------------------------------
 
     def save_upload(self, src: Path, original_name: str) -> Path:
-        """Check one uploaded file and copy it into the uploads folder."""
+        """Check one uploaded file and copy it into the uploads folder. A name already
+        taken gets a free one ("a (2).txt"); the same content again is refused."""
         name = safe_filename(original_name)
         if Path(name).suffix.lower() not in SUPPORTED:
             raise UploadError("bad_type", f"{name}: unsupported file type", name=name)
         size = os.path.getsize(src)
-        if size > UPLOAD_LIMIT_MB * 1024 * 1024:
-            raise UploadError(
-                "too_large",
-                f"{name} is larger than {UPLOAD_LIMIT_MB} MB",
-                name=name,
-                mb=UPLOAD_LIMIT_MB,
-            )
+        limit = self.upload_limit_mb
+        if size > limit * 1024 * 1024:
+            raise UploadError("too_large", f"{name} is larger than {limit:g} MB", name=name, mb=f"{limit:g}")
         up = self.uploads_dir
         up.mkdir(parents=True, exist_ok=True)
-        dest = up / name
-        if dest.resolve().parent != up.resolve():  # belt and braces after safe_filename
+        if (up / name).resolve().parent != up.resolve():  # belt and braces after safe_filename
             raise UploadError("bad_type", f"{name!r} is not a usable file name", name=name)
-        tmp = up / f".part-{os.getpid()}-{threading.get_ident()}{dest.suffix}"
+        tmp = up / f".part-{os.getpid()}-{threading.get_ident()}{Path(name).suffix}"
         shutil.copyfile(src, tmp)
         try:
             load_document(tmp)  # unreadable or empty files are refused now, not skipped later
         except InputError as exc:
             tmp.unlink(missing_ok=True)
-            msg = str(exc).replace(str(tmp), name)
+            msg = hide_paths(str(exc).replace(str(tmp), name))
             raise UploadError("unreadable", msg, name=name, msg=msg) from exc
-        os.replace(tmp, dest)
+        with self._uploads_lock:
+            same = next((p for p in up.iterdir() if p.is_file() and _same_bytes(p, tmp)), None)
+            if same is not None and same != tmp:
+                tmp.unlink(missing_ok=True)
+                raise UploadError("duplicate", f"{name} is already uploaded as {same.name}",
+                                  name=name, existing=same.name)
+            dest = _free_name(up, name)
+            os.replace(tmp, dest)
         return dest
 
-    def remove_upload(self, source: str, progress: Progress | None = None) -> str:
-        """Delete an uploaded file and re-index; configured documents are refused."""
-        path = Path(source)
-        if not self.is_upload(path) or not path.is_file():
-            raise UploadError("cannot_remove", f"{path.name} can't be removed here", name=path.name)
+    def remove_upload(self, name: str, progress: Progress | None = None) -> str:
+        """Delete an uploaded file (by its name in the uploads folder) and re-index;
+        anything else is refused."""
+        shown = Path(str(name)).name
+        path = self.uploads_dir / shown
+        if shown != str(name) or not self.is_upload(path) or not path.is_file():
+            raise UploadError("cannot_remove", f"{shown} can't be removed here", name=shown)
         path.unlink()
         self.reindex(progress)
-        return path.name
+        return shown
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    if a.name.startswith(".") or a.stat().st_size != b.stat().st_size:
+        return False
+    return a.read_bytes() == b.read_bytes()
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    """`folder/name`, or `folder/stem (2).ext` etc. when that is taken."""
+    dest, stem, suffix, n = folder / name, Path(name).stem, Path(name).suffix, 2
+    while dest.exists():
+        dest, n = folder / f"{stem} ({n}){suffix}", n + 1
+    return dest
