@@ -228,6 +228,8 @@ def save(data: IndexData, index_dir: Path) -> Path:
             previous = _current_name(index_dir)
         except IndexCorruptError:  # a damaged CURRENT is replaced below
             previous = None
+        if previous and (index_dir / previous).is_dir():  # made by an older jauap: lockable now
+            (index_dir / previous / READERS_LOCK).touch()
         gen = Path(tempfile.mkdtemp(prefix="gen-", dir=index_dir))
         _write_files(data, gen)
         data.manifest.updated = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -278,6 +280,9 @@ def _reading(gen: Path) -> Iterator[None]:
     try:
         f = open(gen / READERS_LOCK)  # noqa: SIM115
     except FileNotFoundError:
+        if (gen / "manifest.json").is_file():  # written by a jauap without reader locks
+            yield
+            return
         raise _Vanished from None
     with f:
         fcntl.flock(f, fcntl.LOCK_SH)
