@@ -180,3 +180,23 @@ def test_fake_llm_generator_streams_through_the_api(tmp_path: Path) -> None:
     content = "".join(c.choices[0].delta.content or "" for c in chunks)
     extra = chunks[-1].choices[0].delta.model_extra
     assert "[1]" in content and extra["citations"] and extra["refused"] is False
+
+
+def test_concurrent_api_clients_while_the_page_is_used(tmp_path: Path) -> None:
+    """eval/bench/api_concurrency.py at CI size: 8 clients, the page in use, --gate on
+    unanswered/crossed/errors = 0 (p50/p95 are printed for people, not asserted)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench.json"
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "eval/bench/api_concurrency.py", "--clients", "8", "--rounds", "2",
+         "--page-users", "1", "--json", str(out), "--gate"],
+        cwd=root, capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    figures = json.loads(out.read_text(encoding="utf-8"))["overall"]
+    assert figures["asked"] == figures["answered"] == 16
+    assert figures["crossed"] == 0 and figures["errors"] == 0 and figures["page_answered"] >= 1
+    assert "p95" in proc.stdout

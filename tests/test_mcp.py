@@ -54,6 +54,7 @@ def check(out: dict[str, Any]) -> None:
     assert set(tools) == {"search", "ask", "list_documents"}
     for tool in tools.values():
         assert tool.description and tool.output_schema  # typed both ways
+        assert tool.annotations is not None and tool.annotations.read_only_hint
     search_schema = tools["search"].input_schema
     assert search_schema["required"] == ["query"]
     assert search_schema["properties"]["k"]["maximum"] == 20

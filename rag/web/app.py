@@ -73,7 +73,7 @@ def build_app(
         gr.api(status, api_name="status", concurrency_limit=None)
     # the one place the number of answers at once is set (events share "answer")
     demo.queue(default_concurrency_limit=ANSWER_CONCURRENCY, max_size=128)
-    demo.jauap = app  # type: ignore[attr-defined]  # for tests and embedding
+    demo.jauap = app  # for tests and embedding
     return demo
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import gradio as gr
 
@@ -67,7 +67,7 @@ def _conversation(app: WebApp, cfg: PageConfig, labels: list) -> dict[str, Any]:
     clear = gr.Button(t(lang, "clear"), size="sm", elem_id="jauap-clear")
     labels += [
         (chatbot, lambda ui, turns: gr.Chatbot(label=t(ui, "chatbot"),
-                                               value=render_messages(turns, ui))),
+                                               value=cast(Any, render_messages(turns, ui)))),
         (question, lambda ui, _: gr.Textbox(label=t(ui, "question"),
                                             placeholder=t(ui, "placeholder"))),
         (send, lambda ui, _: gr.Button(t(ui, "send"))),

@@ -104,7 +104,7 @@ def make_mcp(backend: Backend) -> MCPServer:
         "citations, `list_documents` to see what is indexed.",
         log_level="WARNING",
     )
-    read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
     def search(query: Question, k: TopK = 5) -> SearchResult:
         """Find the passages of the indexed documents that best match a question, in any

@@ -26,6 +26,7 @@ from rag.errors import JauapError
 from rag.settings import Settings
 from rag.web.app import build_app, page_kwargs
 from rag.web.backend import Backend
+from rag.web.handlers import REVEAL_SECONDS
 from rag.web.mcp_tools import make_mcp
 from rag.web.openai_api import APIError, api_error_handler, make_router, validation_handler
 
@@ -82,8 +83,8 @@ def build_server(
         backend = Backend(settings)
         if start:
             backend.start()
-    page_args = {} if reveal_seconds is None else {"reveal_seconds": reveal_seconds}
-    demo = build_app(settings, backend, **page_args)
+    demo = build_app(settings, backend,
+                     reveal_seconds=REVEAL_SECONDS if reveal_seconds is None else reveal_seconds)
     mcp = make_mcp(backend)
     # stateless JSON responses: any worker thread answers any request, nothing to resume
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True,
