@@ -15,6 +15,10 @@ larger sizes use the deterministic `fake` embedder so the model's cost doesn't d
 what this measures (the work around the model). The text is sentences of the sample
 corpus (Russian and Kazakh news) with one word swapped per sentence from the corpus
 vocabulary, so sentences are mostly distinct, as in real text.
+
+The default IngestLimits refuse a file of more than 10 M characters (about 20 MB of
+Cyrillic text); to measure the larger sizes this script raises the limits to fit
+(`--default-limits` keeps them, and shows the refusal and what it costs).
 """
 
 from __future__ import annotations
@@ -62,14 +66,18 @@ def synthetic_text(megabytes: float, seed: int = 0) -> str:
     return "".join(parts)
 
 
-def measure_one(megabytes: float, embedder_name: str, split_only: bool) -> dict:
+def measure_one(megabytes: float, embedder_name: str, split_only: bool, default_limits: bool) -> dict:
     """Run in a child process: time each stage on one synthetic file of `megabytes` MB."""
+    from rag.errors import InputError
     from rag.index.embedders import make_embedder
     from rag.index.indexer import index_paths
     from rag.ingest.chunking import ChunkSettings
     from rag.ingest.documents import load_document
+    from rag.ingest.readers import IngestLimits
     from rag.text.sentences import split_spans
 
+    size = int(megabytes * 1_100_000)
+    limits = IngestLimits() if default_limits else IngestLimits(max_file_bytes=size, max_text_chars=size)
     out: dict = {"mb": megabytes, "embedder": embedder_name}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "docs"
@@ -78,7 +86,13 @@ def measure_one(megabytes: float, embedder_name: str, split_only: bool) -> dict:
         path.write_text(synthetic_text(megabytes), encoding="utf-8")
         out["bytes"] = path.stat().st_size
         started = time.perf_counter()
-        doc = load_document(path)
+        try:
+            doc = load_document(path, limits)
+        except InputError as exc:
+            out["refused"] = str(exc).replace(str(path), "big.txt")
+            out["load_s"] = time.perf_counter() - started
+            out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            return out
         out["load_s"] = time.perf_counter() - started
         out["chars"] = len(doc.text)
         started = time.perf_counter()
@@ -88,7 +102,9 @@ def measure_one(megabytes: float, embedder_name: str, split_only: bool) -> dict:
         if not split_only:
             embedder = make_embedder(Settings().with_(embedder=embedder_name))
             started = time.perf_counter()
-            report = index_paths([folder], Path(tmp) / "index", embedder, ChunkSettings())
+            report = index_paths(
+                [folder], Path(tmp) / "index", embedder, ChunkSettings(), limits=limits
+            )
             out["index_s"] = time.perf_counter() - started
             out["embed_s"] = report.embed_seconds
             out["chunks"] = report.chunks
@@ -102,11 +118,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,50", help="MB of text, comma-separated")
     parser.add_argument("--embedder", default=None, help="embedder for the 1 MB line")
     parser.add_argument("--split-only", action="store_true", help="skip index_paths")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--default-limits", action="store_true", help="keep IngestLimits()")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        mb, name, split_only = args.child
-        print(json.dumps(measure_one(float(mb), name, split_only == "1")))
+        mb, name, split_only, default_limits = args.child
+        print(json.dumps(measure_one(float(mb), name, split_only == "1", default_limits == "1")))
         return
 
     first = args.embedder or DEFAULT_EMBEDDER
@@ -117,12 +134,19 @@ def main() -> None:
     for raw in args.sizes.split(","):
         mb = float(raw)
         name = first if mb <= 1 else "fake"
-        child = [sys.executable, __file__, "--child", str(mb), name, "1" if args.split_only else "0"]
+        flags = ["1" if args.split_only else "0", "1" if args.default_limits else "0"]
+        child = [sys.executable, __file__, "--child", str(mb), name, *flags]
         done = subprocess.run(child, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"{mb:>6g} failed: {done.stderr.strip().splitlines()[-1:]}")
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
+        if "refused" in r:
+            print(
+                f"{mb:>6g} refused in {r['load_s']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB: "
+                f"{r['refused']}"
+            )
+            continue
         index_s = f"{r['index_s']:>8.1f}" if "index_s" in r else f"{'-':>8}"
         embed_s = f"{r['embed_s']:>8.1f}" if "embed_s" in r else f"{'-':>8}"
         print(

@@ -20,9 +20,10 @@ class IngestLimits:
 
     # Bytes on disk. Above the page's 20 MB upload limit; big PDFs are mostly images.
     max_file_bytes: int = 100 * MB
-    # Characters of extracted text per file: ~3x "War and Peace" (3.2 M chars). At this
-    # size `index_paths` with the fake embedder peaks at ~300 MB RSS and takes ~9 s
-    # (`python eval/bench/ingest_scale.py --sizes 20`, ~10 M chars of Cyrillic text).
+    # Characters of extracted text per file: ~3x "War and Peace" (3.2 M chars). Near it
+    # (8.9 M chars, 18 MB of Cyrillic UTF-8) `index_paths` with the fake embedder peaked at
+    # 329 MB RSS in 17 s (load average 7.6): `python eval/bench/ingest_scale.py --sizes 18
+    # --embedder fake --default-limits`. A bigger file is refused without being indexed.
     max_text_chars: int = 10_000_000
     # Uncompressed size of a .docx's word/document.xml. A 677 KB .docx expanding to 200 MB
     # took 132 s and 2.1 GB RSS to read (issue 11); lxml needs ~10x the XML in memory.
