@@ -77,9 +77,11 @@ def memory_mb() -> dict[str, float]:
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on; the load average tells a busy shared box."""
+    import faiss
+
     return {"cpus": os.cpu_count(), "loadavg": round(os.getloadavg()[0], 2),
-            "nice": os.nice(0), "python": platform.python_version(),
-            "versions": store.package_versions()}
+            "nice": os.nice(0), "faiss_threads": faiss.omp_get_max_threads(),
+            "python": platform.python_version(), "versions": store.package_versions()}
 
 
 def dev_passages(evaldata: Path, limit: int = 0, langs: Sequence[str] = ("kk", "ru", "en")) -> list[Document]:
