@@ -2,8 +2,9 @@
 
 Indexes the documents (default: the sample corpus) incrementally in the background,
 showing progress on the console and on the page, and serves the chat at
-http://HOST:PORT. Settings not given here come from the JAUAP_* environment variables
-(e.g. JAUAP_EMBEDDER, JAUAP_GENERATOR, OPENAI_BASE_URL, OPENAI_API_KEY)."""
+http://HOST:PORT, the OpenAI-compatible API at /v1 and MCP at /mcp (as `jauap serve`).
+Settings not given here come from the JAUAP_* environment variables
+(e.g. JAUAP_EMBEDDER, JAUAP_GENERATOR, JAUAP_API_KEY, OPENAI_BASE_URL, OPENAI_API_KEY)."""
 
 from __future__ import annotations
 

@@ -346,3 +346,33 @@ def test_restart_with_built_index(server, tmp_path: Path) -> None:  # noqa: ANN0
         assert "0 new, 0 changed, 0 removed" in log
     finally:
         stop(proc)
+
+
+def test_api_and_mcp_on_the_same_server_as_the_page(server) -> None:  # noqa: ANN001
+    """The OpenAI-compatible API and MCP answer from the page's index (real model)."""
+    import asyncio
+
+    openai = pytest.importorskip("openai")
+    mcp = pytest.importorskip("mcp")
+    url, _ = server
+    client = openai.OpenAI(base_url=url + "v1", api_key="unused", max_retries=0, timeout=120)
+    model = client.models.list().data[0].id
+    started = time.perf_counter()
+    reply = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "Орталық Азия медиафорумы қашан өтті?"}])
+    METRICS["v1_single_answer_s"] = round(time.perf_counter() - started, 3)
+    message = reply.choices[0].message
+    assert "[1]" in message.content and not message.model_extra["refused"]
+    assert message.model_extra["citations"][0]["lang"] == "kk"
+
+    async def tools() -> list[str]:
+        async with mcp.Client(url + "mcp") as c:
+            result = await c.call_tool("search", {"query": "Кто открыл медиафорум в Алматы?"})
+            assert result.structured_content["passages"]
+            return sorted(t.name for t in (await c.list_tools()).tools)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # playwright's loop runs in this thread
+        names = pool.submit(asyncio.run, asyncio.wait_for(tools(), 120)).result()
+    assert names == ["ask", "list_documents", "search"]
