@@ -4,25 +4,17 @@ Each write goes to a fresh generation folder, manifest last, everything fsynced;
 `CURRENT` file is then replaced atomically to point at it, so `CURRENT` only ever names a
 complete generation and a run killed halfway leaves the previous index loadable.
 
-Concurrency: writers take an exclusive lock (`.writer.lock` in the index folder) for a
-whole run, so two `jauap index` on one folder take turns. Readers take a shared lock on
-the generation they load (`gen-*/.readers`) while reading it; a writer deletes only
-generations older than the previous one that no reader holds, so a load never finds its
-files gone. Everything a load reads is checked: a damaged index is one IndexCorruptError
+Concurrency (locks, which generations are kept): see `rag.index.generations`. Everything
+a load reads is checked (`rag.index.store_check`): a damaged index is one IndexCorruptError
 naming the problem and the fix (`jauap index --rebuild`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
@@ -30,9 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
+from rag.errors import IndexCorruptError, IndexMismatchError
+from rag.index import generations as gens
 from rag.index import store_check as check
 from rag.index.bm25 import BM25Channel
+from rag.index.generations import READERS_LOCK, writer_lock
 from rag.records import Chunk, Document
 
 FORMAT_VERSION = 1
@@ -109,85 +103,9 @@ def build_ann(vectors: np.ndarray, threshold: int = HNSW_THRESHOLD) -> tuple[obj
     return index, kind
 
 
-WRITER_LOCK = ".writer.lock"
-READERS_LOCK = ".readers"
-# Generations kept after a save: the new one and the one before it (a reader that read
-# CURRENT just before the switch is loading that one). Older ones go unless a reader still
-# holds them; those go in a later save.
-KEEP_GENERATIONS = 2
-_LOAD_ATTEMPTS = 5
-
-
-def _rebuild_hint(index_dir: Path) -> str:
-    return f"rebuild it with `jauap index --rebuild --index-dir {index_dir}`"
-
-
-def _corrupt(index_dir: Path, problem: str) -> IndexCorruptError:
-    return IndexCorruptError(f"index in {index_dir} is damaged: {problem}; {_rebuild_hint(index_dir)}")
-
-
-def _current_name(index_dir: Path) -> str | None:
-    """The generation `CURRENT` names, or None when there is no index at all."""
-    try:
-        name = (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _corrupt(index_dir, f"CURRENT is unreadable ({exc})") from None
-    if not name.startswith("gen-") or "/" in name or name in {".", ".."}:
-        raise _corrupt(index_dir, f"CURRENT names {name[:40]!r}, not a generation")
-    return name
-
-
-def _current(index_dir: Path) -> Path | None:
-    name = _current_name(index_dir)
-    if name is None:
-        return None
-    generation = index_dir / name
-    return generation if generation.is_dir() else None
-
-
 def exists(index_dir: Path) -> bool:
     """Whether `index_dir` has an index (which may still turn out damaged when loaded)."""
-    return _current_name(Path(index_dir)) is not None
-
-
-_held = threading.local()  # index folders whose writer lock this thread holds
-
-
-@contextmanager
-def writer_lock(index_dir: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold the index folder's writer lock (re-entrant within a thread). Blocks while
-    another writer (process or thread) holds it, calling `on_wait` once first."""
-    index_dir = Path(index_dir)
-    key = str(index_dir.resolve())
-    held: set[str] = getattr(_held, "dirs", set())
-    _held.dirs = held
-    if key in held:
-        yield
-        return
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / WRITER_LOCK, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if on_wait is not None:
-                on_wait()
-            fcntl.flock(f, fcntl.LOCK_EX)
-        held.add(key)
-        try:
-            yield
-        finally:
-            held.discard(key)
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return gens.current_name(Path(index_dir)) is not None
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -216,8 +134,8 @@ def _write_files(data: IndexData, gen: Path) -> None:
     data.bm25.save(gen / "bm25")
     for folder, _, names in os.walk(gen):
         for name in names:
-            _fsync_path(Path(folder) / name)
-        _fsync_path(Path(folder))
+            gens.fsync_path(Path(folder) / name)
+        gens.fsync_path(Path(folder))
 
 
 def save(data: IndexData, index_dir: Path) -> Path:
@@ -225,7 +143,7 @@ def save(data: IndexData, index_dir: Path) -> Path:
     index_dir = Path(index_dir)
     with writer_lock(index_dir):
         try:
-            previous = _current_name(index_dir)
+            previous = gens.current_name(index_dir)
         except IndexCorruptError:  # a damaged CURRENT is replaced below
             previous = None
         if previous and (index_dir / previous).is_dir():  # made by an older jauap: lockable now
@@ -237,84 +155,12 @@ def save(data: IndexData, index_dir: Path) -> Path:
         manifest.write_text(
             json.dumps(asdict(data.manifest), ensure_ascii=False, indent=2), encoding="utf-8"
         )
-        _fsync_path(manifest)
+        gens.fsync_path(manifest)
         os.chmod(gen, 0o755)
-        _fsync_path(gen)
-        pointer = index_dir / f".CURRENT.{os.getpid()}.{threading.get_ident()}"
-        with pointer.open("w", encoding="utf-8") as f:
-            f.write(gen.name)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(pointer, index_dir / "CURRENT")
-        _fsync_path(index_dir)
-        _prune(index_dir, keep={gen.name, previous or ""})
+        gens.fsync_path(gen)
+        gens.point_current_at(index_dir, gen)
+        gens.prune(index_dir, keep={gen.name, previous or ""})
     return gen
-
-
-def _prune(index_dir: Path, keep: set[str]) -> None:
-    """Delete generations not in `keep` that no reader holds (caller holds the writer
-    lock, so no other writer is making one). Half-written ones from killed runs go too."""
-    for old in index_dir.glob("gen-*"):
-        if old.name in keep or not old.is_dir():
-            continue
-        try:
-            f = open(old / READERS_LOCK)  # noqa: SIM115 - held across the delete
-        except FileNotFoundError:  # killed before it was made: nobody can read it
-            shutil.rmtree(old, ignore_errors=True)
-            continue
-        with f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a reader is loading it: a later save deletes it
-            shutil.rmtree(old, ignore_errors=True)
-
-
-class _Vanished(Exception):
-    """The generation CURRENT named was deleted before we locked it: read CURRENT again."""
-
-
-@contextmanager
-def _reading(gen: Path) -> Iterator[None]:
-    """Hold a shared lock on a generation so no writer deletes it while it is read."""
-    try:
-        f = open(gen / READERS_LOCK)  # noqa: SIM115
-    except FileNotFoundError:
-        if (gen / "manifest.json").is_file():  # written by a jauap without reader locks
-            yield
-            return
-        raise _Vanished from None
-    with f:
-        fcntl.flock(f, fcntl.LOCK_SH)
-        if not (gen / READERS_LOCK).exists():  # deleted while we waited for the lock
-            raise _Vanished
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _with_generation(index_dir: Path, read: Callable[[Path], Any]) -> Any:
-    """Call `read(gen)` on the current generation while holding it; retried when a writer
-    swapped generations under us. Missing index → IndexMissingError."""
-    index_dir = Path(index_dir)
-    last = None
-    for _ in range(_LOAD_ATTEMPTS):
-        name = _current_name(index_dir)
-        if name is None:
-            raise IndexMissingError(
-                f"no index in {index_dir}: build one with "
-                f"`jauap index [PATH ...] --index-dir {index_dir}`"
-            )
-        if name == last and not (index_dir / name).is_dir():
-            break  # CURRENT still names a folder that is gone: not a race
-        last = name
-        try:
-            with _reading(index_dir / name):
-                return read(index_dir / name)
-        except _Vanished:
-            continue
-    raise _corrupt(index_dir, f"CURRENT names {last}, which does not exist")
 
 
 _MANIFEST_TYPES = {"embedder": str, "fingerprint": str, "dim": int, "chunking": dict, "ann": str,
@@ -329,19 +175,19 @@ def _read_manifest(gen: Path, index_dir: Path) -> Manifest:
         if isinstance(raw, dict) and "format" in raw and raw["format"] != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"index in {index_dir} has format {raw.get('format')}, this jauap reads "
-                f"{FORMAT_VERSION}: {_rebuild_hint(index_dir)}"
+                f"{FORMAT_VERSION}: {gens.rebuild_hint(index_dir)}"
             )
         check.check_fields("manifest.json", raw, _MANIFEST_TYPES, optional=set())
         if raw["dim"] <= 0 or min(raw["documents"], raw["chunks"], raw["sentences"]) < 0:
             raise check.Damage("manifest.json has a negative count or dimension")
     except check.Damage as exc:
-        raise _corrupt(index_dir, str(exc)) from None
+        raise gens.corrupt(index_dir, str(exc)) from None
     return Manifest(**raw)
 
 
 def load_manifest(index_dir: Path) -> Manifest:
     """The current generation's manifest, checked."""
-    return _with_generation(index_dir, lambda gen: _read_manifest(gen, Path(index_dir)))
+    return gens.with_generation(index_dir, lambda gen: _read_manifest(gen, Path(index_dir)))
 
 
 def check_compatible(
@@ -398,7 +244,7 @@ def _read_generation(gen: Path, index_dir: Path) -> IndexData:
         if model is not None:
             check.check_bm25_postings(model.scores, len(model.vocab_dict), m.chunks)
     except check.Damage as exc:
-        raise _corrupt(index_dir, str(exc)) from None
+        raise gens.corrupt(index_dir, str(exc)) from None
     return IndexData(
         manifest=m,
         docs=docs,
@@ -416,4 +262,4 @@ def _read_generation(gen: Path, index_dir: Path) -> IndexData:
 def load(index_dir: Path) -> IndexData:
     """Read and check the current generation of an index: IndexMissingError when there is
     none, IndexCorruptError (naming the problem) when it is damaged."""
-    return _with_generation(index_dir, lambda gen: _read_generation(gen, Path(index_dir)))
+    return gens.with_generation(index_dir, lambda gen: _read_generation(gen, Path(index_dir)))
