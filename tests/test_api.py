@@ -200,3 +200,25 @@ def test_concurrent_api_clients_while_the_page_is_used(tmp_path: Path) -> None:
     assert figures["asked"] == figures["answered"] == 16
     assert figures["crossed"] == 0 and figures["errors"] == 0 and figures["page_answered"] >= 1
     assert "p95" in proc.stdout
+
+
+def test_a_huge_body_is_refused_before_parsing(server: tuple) -> None:
+    body = json.dumps({"model": "index", "messages": [user("x" * 1_100_000)]}).encode()
+    request = urllib.request.Request(server[0] + "/v1/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=10)
+    assert err.value.code == 413
+    assert json.loads(err.value.read())["error"]["code"] == "request_too_large"
+
+
+def test_an_index_still_building_answers_503(tmp_path: Path) -> None:
+    from rag.web.backend import Backend
+
+    backend = Backend(Settings(index_dir=tmp_path / "index", docs=(tmp_path,), embedder="fake",
+                               cache_dir=tmp_path / "cache"))  # never indexed
+    with running(backend) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.APIStatusError) as err:
+            ask(client, user(QUESTIONS["ru"]))
+    assert err.value.status_code == 503 and err.value.body["code"] == "index_not_ready"

@@ -300,6 +300,18 @@ def test_error_messages_hide_server_paths() -> None:
 # --- the app ------------------------------------------------------------------------
 
 
+def test_importing_the_page_changes_no_environment_variable() -> None:
+    import subprocess
+    import sys
+
+    code = ("import os; before = dict(os.environ); import rag.web.app, rag.web.server; "
+            "print(sorted(set(os.environ.items()) ^ set(before.items())))")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def test_build_app_exposes_the_api_and_hides_the_key(tmp_path: Path) -> None:
     secret = "sk-test-NEVER-SHOW-4242"
     settings = Settings(index_dir=tmp_path / "i", docs=(tmp_path,), embedder="fake",

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.answer.assistant import Answer
-from rag.errors import ConfigError, InputError, JauapError
+from rag.errors import InputError, JauapError
 from rag.text.markers import parse_markers
 from rag.web.backend import Backend, NotReadyError, hide_paths
 
@@ -37,6 +37,7 @@ MAX_MESSAGE_CHARS = 8_000
 MAX_TOTAL_CHARS = 32_000
 MAX_TOKENS = 4_096
 MAX_API_K = 20
+MAX_BODY_BYTES = 1_000_000  # a request body larger than this is refused before parsing
 _STREAM_PIECE_WORDS = 3  # words per streamed content delta
 _ROLES = Literal["system", "developer", "user", "assistant", "tool"]
 
@@ -173,9 +174,9 @@ class ChatAPI:
                 return assistant.ask(question, history)
             except NotReadyError as exc:
                 raise APIError(503, str(exc), None, "index_not_ready", "server_error") from None
-            except (InputError, ConfigError) as exc:
+            except InputError as exc:
                 raise APIError(400, hide_paths(str(exc))) from None
-            except JauapError as exc:
+            except JauapError as exc:  # e.g. a ConfigError: the server's setup, not the request
                 raise APIError(500, hide_paths(str(exc)), kind="server_error") from None
 
     def completion(self, req: ChatRequest) -> dict[str, Any]:

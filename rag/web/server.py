@@ -28,7 +28,14 @@ from rag.web.app import build_app, page_kwargs
 from rag.web.backend import Backend
 from rag.web.handlers import REVEAL_SECONDS
 from rag.web.mcp_tools import make_mcp
-from rag.web.openai_api import APIError, api_error_handler, make_router, validation_handler
+from rag.web.openai_api import (
+    MAX_BODY_BYTES,
+    APIError,
+    api_error_handler,
+    error_response,
+    make_router,
+    validation_handler,
+)
 
 PROTECTED = ("/v1", "/mcp")  # what the API key guards; the page stays open
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -61,6 +68,37 @@ class BearerAuth:
                 scheme, _, token = value.partition(b" ")
                 return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.key)
         return False
+
+
+class BodyLimit:
+    """ASGI middleware: a /v1 request body over MAX_BODY_BYTES gets 413 before it is
+    parsed (MCP's transport has its own limit)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length", b"0")
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise APIError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes",
+                               None, "request_too_large")
+            return message
+
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            response = error_response(413, f"the request body is larger than {MAX_BODY_BYTES} "
+                                      "bytes", None, "request_too_large")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, counted, send)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -102,7 +140,8 @@ def build_server(
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(make_router(backend))
     app.router.routes.extend(mcp_app.routes)  # /mcp, before the page's catch-all mount
-    if settings.api_key:
+    app.add_middleware(BodyLimit)
+    if settings.api_key:  # added last: runs first, before any body is read
         app.add_middleware(BearerAuth, key=settings.api_key)
     gr.mount_gradio_app(app, demo, "/", server_name=host, footer_links=["api"],
                         show_error=False, ssr_mode=False, **page_kwargs(backend))
