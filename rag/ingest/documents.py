@@ -156,7 +156,8 @@ def load_document(path: Path, limits: IngestLimits = DEFAULT_LIMITS) -> Document
     if not text:
         raise InputError(f"{path}: no text in it")
     first_line = text.split("\n", 1)[0]
-    title = (clean_text(raw.title) if raw.title else "") or first_line or path.stem
+    # one line: a title is printed inside citation lines
+    title = " ".join((clean_text(raw.title) if raw.title else "").split()) or first_line or path.stem
     if len(title) > 200:
         title = title[:200].rsplit(" ", 1)[0] + "…"
     if date is None:

@@ -148,6 +148,12 @@ def test_docx_without_core_properties_is_titled_by_its_first_paragraph(tmp_path:
     assert doc.title != "Word Document"
 
 
+def test_titles_are_one_line(tmp_path: Path) -> None:
+    html = "<html><head><title>Бірінші\nжол\r\nекінші</title></head><body><p>Мәтін бар.</p></body></html>"
+    doc = load_document(write(tmp_path / "page.html", html))
+    assert doc.title == "Бірінші жол екінші"
+
+
 # --- a whole run: bad files named, good files indexed --------------------------------
 
 
