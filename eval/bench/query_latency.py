@@ -1,7 +1,7 @@
 """Retrieval latency (embed + dense + BM25 + fuse + rerank) at N chunks.
 
     python eval/bench/query_latency.py [--sizes 1000,10000] [--queries 200] [-k 5]
-        [--embedder NAME] [--ann-recall] [--json OUT] [--gate]
+        [--embedder NAME] [--ann-recall] [--faiss-threads N] [--json OUT] [--gate]
 
 For each size an index is built by the real indexer from synthetic documents (see
 common.py): real sentences of the dev pools (kk, ru, en) drawn at random into one-chunk
@@ -14,7 +14,8 @@ timed alone on the same questions: the query embedding (the same-run baseline: i
 not grow with the index, so it shows how busy the machine was), the rest of retrieval
 with the embedding memoised, dense (FAISS) and BM25. `--ann-recall` adds recall@10 of
 an HNSW index (as the store builds above its threshold) against exact search on the
-largest size, with the real query vectors. Issue 14's goal: p95 <= 100 ms at 1M chunks.
+largest size, with the real query vectors. `--faiss-threads 1` shows what FAISS's default
+OpenMP threads cost on a busy 2-core machine (see eval/README.md). Issue 14's goal: p95 <= 100 ms at 1M chunks.
 """
 
 from __future__ import annotations
@@ -92,14 +93,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=200, help="timed dev questions per size")
     ap.add_argument("-k", type=int, default=5, help="passages per retrieval")
     ap.add_argument("--ann-recall", action="store_true", help="HNSW recall@10 at the largest size")
+    ap.add_argument("--faiss-threads", type=int, help="FAISS OpenMP threads (default: FAISS's, as served)")
     args = ap.parse_args(argv)
+    if args.faiss_threads:
+        import faiss
+
+        faiss.omp_set_num_threads(args.faiss_threads)
     started = time.perf_counter()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     summary: dict[str, Any] = {"machine": machine(), "embedder": args.embedder, "overall": {}, "groups": {}}
     embedder = load_embedder(args.embedder)
     questions = dev_questions(args.evaldata, args.queries)
     print(f"query_latency: embedder {args.embedder}, {len(questions)} real dev questions, k={args.k}, "
-          f"load average {summary['machine']['loadavg']} on {summary['machine']['cpus']} CPUs")
+          f"FAISS threads {summary['machine']['faiss_threads']}, load average {summary['machine']['loadavg']} on {summary['machine']['cpus']} CPUs")
     print("  index: real sentences and sentence vectors, chunk vectors = mean of their sentences")
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="jauap-bench-query-") as tmp:
