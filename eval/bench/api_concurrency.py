@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import finish, machine, parser, stats_ms  # noqa: E402
 
+from rag.settings import Settings  # noqa: E402
 from tests.servers import QUESTIONS, UNANSWERABLE, indexed_backend, running  # noqa: E402
 
 ASKED = [*QUESTIONS.values(), UNANSWERABLE]
@@ -130,7 +131,10 @@ def main() -> int:
     args = ap.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="jauap-api-bench-") as tmp:
-        backend = indexed_backend(Path(tmp), embedder=args.embedder, generator=args.generator)
+        # a real model comes from the usual cache (built or fetched once); fake needs none
+        cache = {} if args.embedder == "fake" else {"cache_dir": Settings.from_env().cache_dir}
+        backend = indexed_backend(Path(tmp), embedder=args.embedder, generator=args.generator,
+                                  **cache)
         with running(backend) as url:
             figures = measure(url, args.clients, args.rounds, args.page_users)
     summary = {"machine": machine(), "clients": args.clients, "rounds": args.rounds,
