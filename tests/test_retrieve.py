@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rag.errors import ConfigError
@@ -11,6 +13,7 @@ from rag.index.indexer import index_paths
 from rag.ingest.chunking import ChunkSettings
 from rag.search.hybrid import HybridRetriever, RetrievalSettings
 from rag.settings import SAMPLE_CORPUS
+from rag.text.translit import latin_to_cyrillic
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +62,24 @@ def test_settings_are_validated() -> None:
         RetrievalSettings(mode="fuzzy")
     with pytest.raises(ConfigError, match="1.5"):
         RetrievalSettings(sentence_weight=1.5)
+
+
+@pytest.mark.parametrize(
+    ("latin", "cyrillic"),
+    [("Almaty", "алматы"), ("Zhambyl", "жамбыл"), ("Peskov", "песков"), ("Karin", "карин"), ("1991", "1991")],
+)
+def test_latin_names_are_written_in_cyrillic(latin: str, cyrillic: str) -> None:
+    assert latin_to_cyrillic(latin) == cyrillic
+
+
+def test_english_names_reach_cyrillic_passages(tmp_path: Path) -> None:
+    """A name in an English question finds the Russian passage that spells it in Cyrillic,
+    through BM25, even where the embedding (here the fake one) cannot cross languages."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Новости\n\nВ Шымкенте открыли новую школу для детей.", encoding="utf-8")
+    (tmp_path / "docs" / "b.txt").write_text("Погода\n\nВ Караганде ожидается сильный ветер и снег.", encoding="utf-8")
+    embedder = FakeEmbedder()
+    index_paths([tmp_path / "docs"], tmp_path / "ix", embedder, ChunkSettings())
+    retriever = HybridRetriever(store.load(tmp_path / "ix"), embedder)
+    hits = retriever.retrieve("What opened in Shymkent?", k=2, lang="en").hits
+    assert hits[0].doc.source.endswith("a.txt")
