@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings.from_env().with_(index_dir=args.index_dir)
-        from rag.web.app import serve
+        from rag.web.server import serve
 
         serve(settings, host=args.host, port=args.port, docs=args.docs, open_browser=args.open)
     except JauapError as exc:

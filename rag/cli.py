@@ -262,7 +262,7 @@ def serve(ctx: click.Context, host: str, port: int, index_dir: Path | None, docs
     Example:
       jauap serve --docs ~/docs/news --port 7860
     """
-    from rag.web.app import serve as serve_page
+    from rag.web.server import serve as serve_page
 
     settings = _settings(ctx).with_(index_dir=index_dir)
     serve_page(settings, host=host, port=port, docs=list(docs) or None)

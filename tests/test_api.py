@@ -203,13 +203,19 @@ def test_concurrent_api_clients_while_the_page_is_used(tmp_path: Path) -> None:
 
 
 def test_a_huge_body_is_refused_before_parsing(server: tuple) -> None:
-    body = json.dumps({"model": "index", "messages": [user("x" * 1_100_000)]}).encode()
-    request = urllib.request.Request(server[0] + "/v1/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(request, timeout=10)
-    assert err.value.code == 413
-    assert json.loads(err.value.read())["error"]["code"] == "request_too_large"
+    import http.client
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(server[0])
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    conn.putrequest("POST", "/v1/chat/completions")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", "50000000")  # announced; the server answers at once
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 413
+    assert json.loads(response.read())["error"]["code"] == "request_too_large"
+    conn.close()
 
 
 def test_an_index_still_building_answers_503(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """The chat page: `build_app(settings)` → a `gr.Blocks`; `jauap serve` / `python app.py`
-mount it at `/` of one server with the OpenAI-compatible API and MCP (rag.web.server).
+(rag.web.server.serve) mount it at `/` of one server with the OpenAI-compatible API and MCP.
 
 Layout: a status line, a Chat tab (conversation with [n] links, a Sources panel of
 cards, example questions, a Settings accordion) and a Documents tab (upload, table,
@@ -14,7 +14,6 @@ record; `/status` () → {"state", "ready", "documents", "chunks", "progress", "
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -25,7 +24,7 @@ from rag.web.backend import ANSWER_CONCURRENCY, Backend, available_generators, p
 from rag.web.handlers import REVEAL_SECONDS, WebApp
 from rag.web.layout import PageConfig, layout
 
-__all__ = ["WebApp", "build_app", "serve", "page_kwargs"]
+__all__ = ["WebApp", "build_app", "page_kwargs"]
 
 
 def page_kwargs(backend: Backend) -> dict[str, Any]:
@@ -75,16 +74,3 @@ def build_app(
     demo.queue(default_concurrency_limit=ANSWER_CONCURRENCY, max_size=128)
     demo.jauap = app  # for tests and embedding
     return demo
-
-
-def serve(
-    settings: Settings,
-    host: str = "127.0.0.1",
-    port: int = 7860,
-    docs: list[Path] | None = None,
-    open_browser: bool = False,
-) -> None:
-    """`jauap serve`: the page, the API and MCP on one server (see rag.web.server)."""
-    from rag.web.server import serve as serve_all
-
-    serve_all(settings, host=host, port=port, docs=docs, open_browser=open_browser)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import sys
 import threading
 import time
-import unicodedata
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,49 +31,19 @@ from rag.pipeline import build_index
 from rag.protocols import Embedder
 from rag.search.hybrid import HybridRetriever
 from rag.settings import Settings
+from rag.web.uploads import UploadError, free_name, hide_paths, safe_filename, same_bytes
 
 log = logging.getLogger("jauap.web")
 Progress = Callable[[float, str], None]
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
 # Answers computed at once, for the page (Gradio's queue) and the API/MCP (a semaphore):
 # they mostly wait on the gradual reveal or a remote LLM; 2 cores.
 ANSWER_CONCURRENCY = 4
-# An absolute path with at least one folder ("/srv/docs/a.txt"): shown as its last part.
-_ABS_PATH = re.compile(r"(?<![\w./:])(?:/[^\s/'\"`:,;()]+)+/([^\s/'\"`:,;()]+)")
-
-
-def hide_paths(message: str) -> str:
-    """`message` with absolute server paths cut to their last component (for the page)."""
-    return _ABS_PATH.sub(lambda m: m.group(1), message)
+__all__ = ["ANSWER_CONCURRENCY", "Backend", "NotReadyError", "UploadError", "available_generators",
+           "hide_paths", "public_url", "safe_filename"]
 
 
 class NotReadyError(JauapError):
     """The index is still being built."""
-
-
-class UploadError(JauapError):
-    """A rejected upload; `key`/`values` give the page's translated message."""
-
-    def __init__(self, key: str, message: str, **values: object) -> None:
-        super().__init__(message)
-        self.key, self.values = key, values
-
-
-def safe_filename(name: str) -> str:
-    """A file name that stays inside the uploads folder: the last path component only
-    (both / and \\ count as separators), no control or reserved characters, no leading
-    dots (no hidden files, no `..`). Letters of any script are kept."""
-    # browsers send " CR LF in multipart file names as %22 %0D %0A (HTML spec)
-    name = re.sub(r"%0[AD]", " ", str(name).replace("%22", '"'), flags=re.I)
-    name = unicodedata.normalize("NFC", name).replace("\\", "/").split("/")[-1]
-    name = _UNSAFE.sub("", name)
-    name = re.sub(r"\s+", " ", name).strip().lstrip(".").strip()
-    if len(name) > 150:
-        stem, dot, ext = name.rpartition(".")
-        name = (stem[: 150 - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else name[:150]
-    if not name or set(name) <= {"."}:
-        raise UploadError("bad_type", f"{name!r} is not a usable file name", name=name or "?")
-    return name
 
 
 def public_url(url: str | None) -> str:
@@ -366,12 +334,12 @@ class Backend:
             msg = hide_paths(str(exc).replace(str(tmp), name))
             raise UploadError("unreadable", msg, name=name, msg=msg) from exc
         with self._uploads_lock:
-            same = next((p for p in up.iterdir() if p.is_file() and _same_bytes(p, tmp)), None)
+            same = next((p for p in up.iterdir() if p.is_file() and same_bytes(p, tmp)), None)
             if same is not None and same != tmp:
                 tmp.unlink(missing_ok=True)
                 raise UploadError("duplicate", f"{name} is already uploaded as {same.name}",
                                   name=name, existing=same.name)
-            dest = _free_name(up, name)
+            dest = free_name(up, name)
             os.replace(tmp, dest)
         return dest
 
@@ -385,17 +353,3 @@ class Backend:
         path.unlink()
         self.reindex(progress)
         return shown
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    if a.name.startswith(".") or a.stat().st_size != b.stat().st_size:
-        return False
-    return a.read_bytes() == b.read_bytes()
-
-
-def _free_name(folder: Path, name: str) -> Path:
-    """`folder/name`, or `folder/stem (2).ext` etc. when that is taken."""
-    dest, stem, suffix, n = folder / name, Path(name).stem, Path(name).suffix, 2
-    while dest.exists():
-        dest, n = folder / f"{stem} ({n}){suffix}", n + 1
-    return dest
