@@ -38,13 +38,14 @@ def write_corpus(folder: Path) -> Path:
     return folder
 
 
-def indexed_backend(tmp: Path, **settings: object) -> Backend:
-    """A Backend over CORPUS, indexed, with the fake embedder and a private cache."""
+def indexed_backend(tmp: Path, backend_args: dict | None = None, **settings: object) -> Backend:
+    """A Backend over CORPUS, indexed, with the fake embedder and a private cache;
+    `backend_args` go to Backend (e.g. concurrency)."""
     values: dict[str, object] = {
         "index_dir": tmp / "index", "docs": (write_corpus(tmp / "docs"),), "embedder": "fake",
         "cache_dir": tmp / "cache", **settings,
     }
-    backend = Backend(Settings(**values))  # type: ignore[arg-type]
+    backend = Backend(Settings(**values), **(backend_args or {}))  # type: ignore[arg-type]
     backend.reindex()
     return backend
 

@@ -228,3 +228,13 @@ def test_an_index_still_building_answers_503(tmp_path: Path) -> None:
         with pytest.raises(openai.APIStatusError) as err:
             ask(client, user(QUESTIONS["ru"]))
     assert err.value.status_code == 503 and err.value.body["code"] == "index_not_ready"
+
+
+def test_a_full_server_answers_busy_instead_of_hanging(tmp_path: Path) -> None:
+    backend = indexed_backend(tmp_path, {"concurrency": 1, "slot_wait_s": 0.2})
+    with running(backend) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        with backend.answer_slot(), pytest.raises(openai.APIStatusError) as err:  # slot taken
+            ask(client, user(QUESTIONS["ru"]))
+        assert err.value.status_code == 503 and err.value.body["code"] == "server_busy"
+        assert "[1]" in ask(client, user(QUESTIONS["ru"])).choices[0].message.content  # free again

@@ -7,6 +7,7 @@ on the index it started with."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -14,7 +15,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,17 @@ Progress = Callable[[float, str], None]
 # Answers computed at once, for the page (Gradio's queue) and the API/MCP (a semaphore):
 # they mostly wait on the gradual reveal or a remote LLM; 2 cores.
 ANSWER_CONCURRENCY = 4
-__all__ = ["ANSWER_CONCURRENCY", "Backend", "NotReadyError", "UploadError", "available_generators",
+SLOT_WAIT_S = 60.0  # an API/MCP request waits this long for a slot, then gets "busy"
+__all__ = ["ANSWER_CONCURRENCY", "Backend", "BusyError", "NotReadyError", "UploadError", "available_generators",
            "hide_paths", "public_url", "safe_filename"]
 
 
 class NotReadyError(JauapError):
     """The index is still being built."""
+
+
+class BusyError(JauapError):
+    """Every answer slot stayed taken for the whole wait."""
 
 
 def public_url(url: str | None) -> str:
@@ -106,12 +112,14 @@ class Backend:
         embedder: Embedder | None = None,
         upload_limit_mb: float = UPLOAD_LIMIT_MB,
         concurrency: int = ANSWER_CONCURRENCY,
+        slot_wait_s: float = SLOT_WAIT_S,
     ) -> None:
         self.settings = settings
         self.status = Status()
         self.upload_limit_mb = upload_limit_mb
         # API and MCP answers at once (the page's own limit is its queue's)
-        self.answer_slots = threading.BoundedSemaphore(concurrency)
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self.slot_wait_s = slot_wait_s
         self._embedder = embedder
         self._retriever: HybridRetriever | None = None
         self._index_lock = threading.Lock()
@@ -308,6 +316,17 @@ class Backend:
             name = rel.as_posix() if str(rel) != "." else path.name
             return f"uploads/{name}" if root == self.uploads_dir else name
         return path.name
+
+    @contextlib.contextmanager
+    def answer_slot(self) -> Iterator[None]:
+        """Hold one of the API/MCP answer slots; BusyError when none frees up in time."""
+        wait_s = self.slot_wait_s
+        if not self._slots.acquire(timeout=wait_s):
+            raise BusyError(f"the server is busy: no answer slot for {wait_s:g} s, retry later")
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     # --- uploads ---------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from rag.errors import JauapError
-from rag.web.backend import Backend, NotReadyError, hide_paths
+from rag.web.backend import Backend, BusyError, NotReadyError, hide_paths
 from rag.web.openai_api import MAX_API_K, citation_fields
 
 log = logging.getLogger("jauap.mcp")
@@ -86,7 +86,7 @@ def _guarded(fn: Callable[[], T]) -> T:
     else a generic one (the details go to the server log, never to the client)."""
     try:
         return fn()
-    except NotReadyError as exc:
+    except (NotReadyError, BusyError) as exc:
         raise ToolError(f"{exc}; try again in a moment") from None
     except JauapError as exc:
         raise ToolError(hide_paths(str(exc))) from None
@@ -112,7 +112,7 @@ def make_mcp(backend: Backend) -> MCPServer:
         language, date and character offsets."""
 
         def run() -> SearchResult:
-            with backend.answer_slots:
+            with backend.answer_slot():
                 hits = backend.retriever().retrieve(query.strip(), k=k).hits
             return SearchResult(passages=[
                 Passage(**{**h.to_dict(), "source": backend.display_source(h.doc.source)})
@@ -127,7 +127,7 @@ def make_mcp(backend: Backend) -> MCPServer:
         true. The answer comes in the question's language (kk, ru or en)."""
 
         def run() -> AskResult:
-            with backend.answer_slots:
+            with backend.answer_slot():
                 answer = backend.assistant(backend.settings.generator, k).ask(question)
             citations = [Citation(**c) for c in citation_fields(backend, answer)]
             return AskResult(answer=answer.answer, language=answer.language,

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rag.answer.assistant import Answer
 from rag.errors import InputError, JauapError
 from rag.text.markers import parse_markers
-from rag.web.backend import Backend, NotReadyError, hide_paths
+from rag.web.backend import Backend, BusyError, NotReadyError, hide_paths
 
 log = logging.getLogger("jauap.api")
 
@@ -156,7 +156,7 @@ def _cut(text: str, max_tokens: int | None) -> tuple[str, str]:
 
 
 class ChatAPI:
-    """The /v1 handlers over one Backend; answers share its `answer_slots`."""
+    """The /v1 handlers over one Backend; answers share its answer slots."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -168,16 +168,18 @@ class ChatAPI:
                            "model_not_found")
         question, history = split_messages(req.messages)
         settings = self.backend.settings
-        with self.backend.answer_slots:
-            try:
+        try:
+            with self.backend.answer_slot():
                 assistant = self.backend.assistant(settings.generator, req.k or settings.k)
                 return assistant.ask(question, history)
-            except NotReadyError as exc:
-                raise APIError(503, str(exc), None, "index_not_ready", "server_error") from None
-            except InputError as exc:
-                raise APIError(400, hide_paths(str(exc))) from None
-            except JauapError as exc:  # e.g. a ConfigError: the server's setup, not the request
-                raise APIError(500, hide_paths(str(exc)), kind="server_error") from None
+        except BusyError as exc:
+            raise APIError(503, str(exc), None, "server_busy", "server_error") from None
+        except NotReadyError as exc:
+            raise APIError(503, str(exc), None, "index_not_ready", "server_error") from None
+        except InputError as exc:
+            raise APIError(400, hide_paths(str(exc))) from None
+        except JauapError as exc:  # e.g. a ConfigError: the server's setup, not the request
+            raise APIError(500, hide_paths(str(exc)), kind="server_error") from None
 
     def completion(self, req: ChatRequest) -> dict[str, Any]:
         answer = self.answer(req)
