@@ -32,7 +32,8 @@ from rag.records import Chunk, Document
 FORMAT_VERSION = 1
 # Exact search below, HNSW above. Exact inner product over 100k x 384 takes ~20 ms on one
 # core, inside the latency budget, while HNSW (M=32, efSearch 128) measured recall@10 of
-# only .2-.4 on random 100k vectors in eval/bench.py: exact stays the default that far.
+# only .2-.4 on random 100k vectors (the old eval/bench.py; eval/bench/query_latency.py
+# --ann-recall measures it with real query vectors): exact stays the default that far.
 HNSW_THRESHOLD = 200_000
 
 
