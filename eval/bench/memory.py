@@ -75,8 +75,8 @@ def measure(index_dir: Path, args: Any) -> dict[str, Any]:
 
 
 def show(label: str, chunks: int, g: dict[str, Any]) -> None:
-    print(f"  {label}: {chunks} chunks, {g['disk_mb']:.0f} MiB on disk | fresh process VmRSS MiB: "
-          f"imports {g['rss_imports_mb']:.0f}, + model {g['rss_model_mb']:.0f}, + index "
+    print(f"  {label}: {chunks} chunks, {g['disk_mb']:.0f} MiB on disk | fresh process VmRSS MiB after: "
+          f"imports {g['rss_imports_mb']:.0f}, model {g['rss_model_mb']:.0f}, index "
           f"{g['rss_loaded_mb']:.0f} (load {g['load_s']:.2f} s), after {g['answers']} answers "
           f"{g['rss_mb']:.0f} (peak {g['hwm_mb']:.0f}); index + answering add {g['rss_mb'] - g['rss_model_mb']:.0f}; "
           f"cold start to first answer {g['cold_start_s']:.2f} s; answers {g['answer_mean_ms']:.1f} ms mean")
