@@ -172,7 +172,8 @@ def synthetic_documents(
     docs = []
     for i in range(n):
         lang = langs[i % len(langs)]
-        picked, used = [], 0
+        picked: list[str] = []
+        used = 0
         while True:
             j = rng.randrange(len(sentences[lang]))
             if picked and used + tokens[lang][j] > budget:
