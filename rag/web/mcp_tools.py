@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -155,6 +157,8 @@ def make_mcp(backend: Backend) -> MCPServer:
 
 
 def run_stdio(backend: Backend) -> None:
-    """`jauap mcp`: load the existing index, then speak MCP on stdin/stdout."""
-    backend.load_existing()
+    """`jauap mcp`: load the existing index, then speak MCP on stdin/stdout (stdout is
+    the protocol's: anything printed while loading goes to stderr)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        backend.load_existing()
     make_mcp(backend).run("stdio")
