@@ -20,4 +20,14 @@ gate --questions "$q" --passages "$evaldata/xquad.ru.passages.jsonl" --json "$ou
 gate --questions "$q" --passages "$evaldata/xquad.en.passages.jsonl" --json "$out/dev-en.json" --gate-section dev-en
 gate --questions "$q" --passages "$evaldata/kazqad.kk.passages.jsonl" --passages "$evaldata/xquad.ru.passages.jsonl" \
   --no-answers --json "$out/dev-mixed.json" --report "$out/dev-mixed-report" --gate-section dev-mixed
+# Our English and Russian renderings of the KazQAD dev questions (eval/devsets), over the
+# Kazakh pool and over a pool mixing Kazakh, Russian and English passages.
+xk=eval/devsets
+gate --questions "$xk/kazqad.en-kk.questions.jsonl" --passages "$evaldata/kazqad.kk.passages.jsonl" \
+  --no-answers --json "$out/dev-en-kk.json" --gate-section dev-en-kk
+gate --questions "$xk/kazqad.ru-kk.questions.jsonl" --passages "$evaldata/kazqad.kk.passages.jsonl" \
+  --no-answers --json "$out/dev-ru-kk.json" --gate-section dev-ru-kk
+gate --questions "$xk/kazqad.en-kk.questions.jsonl" --passages "$evaldata/kazqad.kk.passages.jsonl" \
+  --passages "$evaldata/xquad.ru.passages.jsonl" --passages "$evaldata/xquad.en.passages.jsonl" \
+  --no-answers --json "$out/dev-en-kk-mixed.json" --gate-section dev-en-kk-mixed
 echo "all evaluation gates passed"
