@@ -26,7 +26,7 @@ CORPUS = {
 QUESTIONS = {
     "kk": "Жаңа толқын фестивалі қай жылы Ақтау қаласында өтті?",
     "ru": "Когда прошёл второй медиафорум в Алматы?",
-    "en": "How many quokkas did the quokka census on Rottnest Island count?",
+    "en": "The quokka census on Rottnest Island counted how many quokkas in 2023?",
 }
 UNANSWERABLE = "Who won the 2018 football World Cup in Moscow?"
 
