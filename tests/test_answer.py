@@ -180,3 +180,11 @@ def test_the_model_sees_the_best_sentences_not_whole_chunks(retriever: HybridRet
 )
 def test_in_language(text: str, lang: str, ok: bool) -> None:
     assert in_language(text, lang) is ok
+
+
+def test_extractive_quotes_across_languages_are_not_failures(retriever: HybridRetriever) -> None:
+    """The extractive answerer quotes verbatim, so an English question gets a Russian
+    quote under an English lead-in: that is its answer, not a language failure."""
+    answer = assistant(retriever).ask("Who opened the forum? Yerlan Karin and Dmitry Peskov Песков")
+    assert answer.generator == "extractive" and answer.fallback is None
+    assert answer.refused or answer.answer.startswith("According to")

@@ -20,7 +20,6 @@ from rag.protocols import Embedder, Generator, History, Retriever
 from rag.records import Retrieval
 from rag.settings import MAX_K
 from rag.text.lang import detect
-from rag.text.markers import parse_markers
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +40,7 @@ class Answer:
     sources: list[dict[str, Any]] = field(default_factory=list)
     standalone_question: str | None = None
     fallback: str | None = None
+    scorer: str | None = None  # fingerprint of the extractive answerer's learned scorer
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +56,7 @@ class Answer:
             "sources": self.sources,
             "standalone_question": self.standalone_question,
             "fallback": self.fallback,
+            "scorer": self.scorer,
         }
 
 
@@ -106,18 +107,20 @@ class Assistant:
         started = time.perf_counter()
         text, fallback = "", None
         try:
-            for piece in self.generator.stream(retrieval, history):
-                text += piece
+            for draft in self.generator.stream(retrieval, history):
+                text = draft
                 yield Answer(question, text, lang, False, [], self.generator.name, dict(timings))
-            if not is_refusal(text) and not parse_markers(text):
-                raise GeneratorError("the model's answer cites no source")
+
         except GeneratorError as exc:
             log.warning("%s failed, falling back to the extractive answer: %s", self.generator.name, exc)
             fallback = f"{self.generator.name} could not answer; showing the extractive answer"
             text = self.fallback.answer(retrieval)
         timings["generation"] = time.perf_counter() - started
         name = self.generator.name if fallback is None else self.fallback.name
-        yield self._finish(question, standalone, retrieval, text, name, timings, fallback)
+        answer = self._finish(question, standalone, retrieval, text, name, timings, fallback)
+        if name == self.fallback.name:
+            answer.scorer = self.fallback.fingerprint
+        yield answer
 
     def _standalone(self, question: str, history: History, lang: str) -> str:
         if not history:
@@ -142,6 +145,16 @@ class Assistant:
         started = time.perf_counter()
         checked = cite.check(text, retrieval.hits, retrieval.lang, self.embedder)
         timings["citation_check"] = time.perf_counter() - started
+        if checked.supported_share == 0.0:
+            # Not one sentence holds up against its source: say so rather than show an
+            # unsupported answer as if it were supported.
+            log.info("%s answer refused: no sentence supported by its citation", name)
+            return Answer(
+                question, refusal_text(retrieval.lang), retrieval.lang, True, [], name, timings,
+                sources=sources, standalone_question=shown_standalone, fallback=fallback,
+                supported_share=0.0,
+                unsupported=[c.text for c in checked.claims if not c.supported],
+            )
         return Answer(
             question=question,
             answer=checked.text,

@@ -12,10 +12,11 @@ import numpy as np
 
 from rag.answer.prompts import PromptSource, build_messages, condense_messages, language_retry
 from rag.errors import GeneratorError
+from rag.i18n.answers import is_refusal
 from rag.protocols import ChatModel, History
 from rag.records import Hit, Retrieval
 from rag.text.lang import detect
-from rag.text.markers import strip_markers
+from rag.text.markers import parse_markers, strip_markers
 
 # Per source: the best sentences by cosine to the question, each with this many neighbours
 # on either side, in document order. Whole chunks (120-250 e5 tokens each, five of them)
@@ -70,7 +71,8 @@ class LLMGenerator:
     def stream(self, retrieval: Retrieval, history: History = ()) -> Iterator[str]:
         """The answer so far, growing. When the whole answer came in another language than
         the question's, the model is asked once more with the language named, and the
-        drafts start over."""
+        drafts start over. GeneratorError when the final answer cites nothing or is still
+        in the wrong language (the assistant then shows the extractive answer)."""
         sources = [
             PromptSource(n, h.doc.title, h.doc.date, h.doc.lang, focus(h, retrieval.query_vector))
             for n, h in enumerate(retrieval.hits, 1)
@@ -83,8 +85,14 @@ class LLMGenerator:
         for piece in self.model.stream(messages):
             text += piece
             yield text
+        if not is_refusal(text) and not in_language(text, retrieval.lang):
+            first, text = text, ""
+            for piece in self.model.stream(language_retry(messages, first, retrieval.lang)):
+                text += piece
+                yield text
+        if is_refusal(text):
+            return
+        if not parse_markers(text):
+            raise GeneratorError("the model's answer cites no source")
         if not in_language(text, retrieval.lang):
-            retry = ""
-            for piece in self.model.stream(language_retry(messages, text, retrieval.lang)):
-                retry += piece
-                yield retry
+            raise GeneratorError(f"the model did not answer in the question's language ({retrieval.lang})")
