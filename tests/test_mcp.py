@@ -44,6 +44,9 @@ async def exercise(client: Client) -> dict[str, Any]:
         out["search"][lang] = (await client.call_tool("search", {"query": question, "k": 3}))
         out["ask"][lang] = (await client.call_tool("ask", {"question": question}))
     out["refusal"] = await client.call_tool("ask", {"question": UNANSWERABLE})
+    earlier = {"question": QUESTIONS["kk"], "answer": "2024 [1]"}
+    out["follow_up"] = await client.call_tool(
+        "ask", {"question": "Ал қай қалада өтті?", "history": [earlier]})
     out["documents"] = await client.call_tool("list_documents", {})
     out["bad"] = await client.call_tool("search", {"query": "", "k": 3})
     return out
@@ -69,6 +72,8 @@ def check(out: dict[str, Any]) -> None:
         assert not answer["refused"] and "[1]" in answer["answer"], lang
         assert answer["language"] == lang and answer["citations"][0]["source"] == SOURCES[lang]
     assert out["refusal"].structured_content["refused"] is True
+    standalone = out["follow_up"].structured_content["standalone_question"]
+    assert standalone and "фестивалі" in standalone  # the history was used
     docs = out["documents"].structured_content["documents"]
     assert sorted(d["source"] for d in docs) == sorted(SOURCES.values())
     assert out["bad"].is_error  # an empty query breaks the schema: an error result

@@ -32,6 +32,20 @@ Question = Annotated[
 TopK = Annotated[int, Field(ge=1, le=MAX_API_K, description="How many passages to use.")]
 
 
+class Turn(BaseModel):
+    """One earlier exchange of the conversation."""
+
+    question: str = Field(max_length=MAX_QUESTION_CHARS)
+    answer: str = Field(max_length=4 * MAX_QUESTION_CHARS)
+
+
+History = Annotated[
+    list[Turn],
+    Field(max_length=20, description="Earlier turns, oldest first, so a follow-up such as "
+                                     "'and who organised it?' is understood."),
+]
+
+
 class Passage(BaseModel):
     rank: int = Field(description="1 = best match")
     score: float
@@ -69,6 +83,8 @@ class AskResult(BaseModel):
     language: str
     refused: bool = Field(description="True when the documents do not answer the question")
     citations: list[Citation]
+    standalone_question: str | None = Field(
+        default=None, description="A follow-up as it was searched, rewritten with the history")
 
 
 class DocumentInfo(BaseModel):
@@ -123,17 +139,19 @@ def make_mcp(backend: Backend) -> MCPServer:
 
         return _guarded(run)
 
-    def ask(question: Question, k: TopK = 5) -> AskResult:
+    def ask(question: Question, k: TopK = 5, history: History | None = None) -> AskResult:
         """Answer a question from the indexed documents with numbered [n] citations,
         each checked against its source; when the documents don't say, `refused` is
         true. The answer comes in the question's language (kk, ru or en)."""
 
         def run() -> AskResult:
             with backend.answer_slot():
-                answer = backend.assistant(backend.settings.generator, k).ask(question)
+                turns = [(t.question, t.answer) for t in history or []]
+                answer = backend.assistant(backend.settings.generator, k).ask(question, turns)
             citations = [Citation(**c) for c in citation_fields(backend, answer)]
             return AskResult(answer=answer.answer, language=answer.language,
-                             refused=answer.refused, citations=citations)
+                             refused=answer.refused, citations=citations,
+                             standalone_question=answer.standalone_question)
 
         return _guarded(run)
 
