@@ -98,7 +98,7 @@ class Assistant:
             raise InputError("the question is empty")
         lang = detect(question)
         timings: dict[str, float] = {}
-        started = time.perf_counter()
+        asked = started = time.perf_counter()
         standalone = self._standalone(question, history, lang)
         timings["condense"] = time.perf_counter() - started
         started = time.perf_counter()
@@ -109,6 +109,8 @@ class Assistant:
         try:
             for draft in self.generator.stream(retrieval, history):
                 text = draft
+                # from the question to the first words the asker sees
+                timings.setdefault("first_token", time.perf_counter() - asked)
                 yield Answer(question, text, lang, False, [], self.generator.name, dict(timings))
 
         except GeneratorError as exc:

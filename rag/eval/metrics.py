@@ -8,6 +8,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
+from rag.text.lang import detect
+from rag.text.markers import strip_markers
 from rag.text.words import tokenize
 
 
@@ -101,3 +103,12 @@ def mean(values: Sequence[float | None]) -> float | None:
     """Mean of the defined values, None if there are none."""
     vals = [v for v in values if v is not None]
     return sum(vals) / len(vals) if vals else None
+
+
+_QUOTED = re.compile(r"«[^»]*»|“[^”]*”|\"[^\"]*\"")
+
+
+def answer_language(text: str) -> str:
+    """The language an answer is written in, judged on its own words: verbatim quotes
+    («…», “…”) and [n] markers are left out, since a quote keeps its source's language."""
+    return detect(strip_markers(_QUOTED.sub(" ", text)))

@@ -23,7 +23,10 @@ ANSWER_KEYS = (
     "false_refusal_rate",
     "language_match",
 )
-LATENCY_KEYS = ("retrieval_p50_ms", "retrieval_p95_ms", "answer_p50_ms", "answer_p95_ms")
+LATENCY_KEYS = (
+    "retrieval_p50_ms", "retrieval_p95_ms", "first_token_p50_ms", "first_token_p95_ms",
+    "answer_p50_ms", "answer_p95_ms",
+)
 
 # Answering is optional: a callable from question to a dict shaped like `jauap ask --json`.
 AnswerFn = Callable[[EvalQuestion], dict[str, Any]]
@@ -45,12 +48,14 @@ def score_retrieval(q: EvalQuestion, ranked_docs: Sequence[str]) -> dict[str, fl
 def score_answer(q: EvalQuestion, answer: dict[str, Any]) -> dict[str, float | None]:
     """Answer metrics for one question; None where a metric doesn't apply."""
     refused = bool(answer.get("refused"))
+    text = answer.get("answer", "")
     out: dict[str, float | None] = dict.fromkeys(ANSWER_KEYS)
+    if text:  # refusals too: they must come in the asker's language
+        out["language_match"] = float(metrics.answer_language(text) == q.lang)
     if not q.answerable:
         out["refusal_accuracy"] = float(refused)
         return out
     out["false_refusal_rate"] = float(refused)
-    text = answer.get("answer", "")
     quotes = " ".join(c.get("quote", "") for c in answer.get("citations", []))
     golds = list(q.answers) + list(q.answers_question_lang)
     langs = sorted({q.lang, *q.doc_lang.split("+")} - {"none"})
@@ -66,8 +71,6 @@ def score_answer(q: EvalQuestion, answer: dict[str, Any]) -> dict[str, float | N
             cited, set(q.relevant)
         )
         out["supported_share"] = answer.get("supported_share")
-        if answer.get("generator") not in (None, "extractive"):
-            out["language_match"] = float(answer.get("language") == q.lang)
     return out
 
 
@@ -97,6 +100,9 @@ def run(
             started = time.perf_counter()
             answer = answer_fn(q)
             row["answer_ms"] = (time.perf_counter() - started) * 1000
+            first = answer.get("timings", {}).get("first_token")
+            if first is not None:
+                row["first_token_ms"] = first * 1000
             row["answer"] = answer.get("answer", "")
             row["refused"] = answer.get("refused")
             row.update(score_answer(q, answer))
@@ -108,7 +114,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"n": len(rows)}
     for key in RETRIEVAL_KEYS + ANSWER_KEYS:
         out[key] = metrics.mean([r.get(key) for r in rows])
-    for name, field in (("retrieval", "retrieval_ms"), ("answer", "answer_ms")):
+    fields = (("retrieval", "retrieval_ms"), ("first_token", "first_token_ms"), ("answer", "answer_ms"))
+    for name, field in fields:
         values = [r[field] for r in rows if field in r]
         out[f"{name}_p50_ms"] = metrics.percentile(values, 50)
         out[f"{name}_p95_ms"] = metrics.percentile(values, 95)
