@@ -140,6 +140,7 @@ def test_a_body_that_is_not_json_gets_an_error_not_a_traceback(server: tuple) ->
         urllib.request.urlopen(request, timeout=10)
     body = json.loads(err.value.read())
     assert err.value.code == 400 and body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["code"] == "invalid_json" and body["error"]["param"] is None
 
 
 def test_api_key_required_when_set(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:

@@ -100,6 +100,8 @@ async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
     """Pydantic's complaint as one line naming the field (never the request body)."""
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
+    if first.get("type") == "json_invalid":
+        return error_response(400, "the request body is not valid JSON", None, "invalid_json")
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     param = ".".join(loc) or None
     message = f"{param}: {first.get('msg', 'invalid value')}" if param else "invalid JSON body"
