@@ -195,6 +195,13 @@ def test_questions_in_three_languages(server, browser) -> None:  # noqa: ANN001
     # interface language switch
     page.get_by_text("English", exact=True).click()
     page.wait_for_function("() => document.querySelector('#jauap-send').innerText.includes('Ask')")
+    # every area is relabelled (from one list of component → update) and the chat is kept
+    tabs = page.get_by_role("tab").all_inner_texts()
+    assert any("Chat" in x for x in tabs) and any("Documents" in x for x in tabs), tabs
+    body = page.locator("body").inner_text()
+    for label in ("Settings", "Sources", "New conversation", "Try:"):
+        assert label in body, label
+    assert page.locator("#jauap-chat [data-testid='bot']").count() >= 3  # kk, ru, en answers
     page.screenshot(path=str(ARTIFACTS / "02_switched_to_en.png"), full_page=True)
     # a question the documents don't answer: a refusal with the closest passages
     ask(page, "Who won the 2018 football World Cup?")
