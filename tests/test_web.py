@@ -163,7 +163,7 @@ def test_unsupported_and_refusal_rendering() -> None:
 
 def test_api_returns_the_ask_json_shape(web: WebApp) -> None:
     record = web.api_ask("The second media forum was held in Almaty in September 2025.")
-    assert set(record) == ASK_KEYS
+    assert set(record) >= ASK_KEYS  # the `jauap ask --json` fields (more may come)
     assert not record["refused"] and record["citations"]
     assert set(record["citations"][0]) == CITATION_KEYS
     assert record["citations"][0]["source"].endswith("forum.txt")
