@@ -166,7 +166,8 @@ def test_api_returns_the_ask_json_shape(web: WebApp) -> None:
     assert set(record) >= ASK_KEYS  # the `jauap ask --json` fields (more may come)
     assert not record["refused"] and record["citations"]
     assert set(record["citations"][0]) == CITATION_KEYS
-    assert record["citations"][0]["source"].endswith("forum.txt")
+    assert record["citations"][0]["source"] == "forum.txt"  # relative: no server paths
+    assert all(not s["source"].startswith("/") for s in record["sources"])
     json.dumps(record, ensure_ascii=False)  # plain JSON
     with pytest.raises(gr.Error):
         web.api_ask("   ")
@@ -236,7 +237,7 @@ def test_upload_reindexes_and_the_next_question_cites_it(web: WebApp, tmp_path: 
     assert "Жаңа толқын.txt" in list(table.iloc[:, 1])
     assert (web.backend.uploads_dir / "Жаңа толқын.txt").is_file()
     record = web.api_ask(FESTIVAL)
-    assert record["citations"] and record["citations"][0]["source"].endswith("Жаңа толқын.txt")
+    assert record["citations"] and record["citations"][0]["source"] == "uploads/Жаңа толқын.txt"
     # the remove list offers it by name: no server paths reach the page
     choices = web.remove_choices("en")
     assert choices == [("Жаңа толқын.txt", "Жаңа толқын.txt")]

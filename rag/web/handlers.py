@@ -123,14 +123,18 @@ class WebApp:
         yield answer
 
     def api_ask(self, question: str, generator: str = "extractive", k: int = 5) -> dict:
-        """The `jauap ask --json` record for `question` (no history)."""
+        """The `jauap ask --json` record for `question` (no history), with sources shown
+        relative to their folder: visitors never see absolute server paths."""
         generator = generator or "extractive"
         try:
             if generator not in self.generators:
                 raise JauapError(
                     f"unknown generator {generator!r}: use one of " + ", ".join(self.generators)
                 )
-            return self.backend.assistant(generator, int(k)).ask(question).to_dict()
+            record = self.backend.assistant(generator, int(k)).ask(question).to_dict()
+            for item in record["citations"] + record["sources"]:
+                item["source"] = self.backend.display_source(item["source"])
+            return record
         except JauapError as exc:
             raise gr.Error(hide_paths(str(exc)), print_exception=False) from None
         except Exception as exc:
