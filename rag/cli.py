@@ -256,7 +256,8 @@ def eval_(
 @click.option("--docs", type=click.Path(path_type=Path), multiple=True, help="Folders to index and serve (repeatable).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, index_dir: Path | None, docs: tuple[Path, ...]) -> None:
-    """Open the chat page (indexing the documents first if needed).
+    """Serve the chat page at /, the OpenAI-compatible API at /v1 and MCP at /mcp
+    (indexing the documents first if needed; 127.0.0.1 unless --host says otherwise).
 
     \b
     Example:
