@@ -1,5 +1,6 @@
 """Work that grows with the input stays linear: sentence splitting of megabytes of text,
-and cutting a megabyte-long "sentence" into pieces (issue 11, section 3).
+cutting a megabyte-long "sentence" into pieces, and HTML with many paragraphs and line
+breaks (issue 11, section 3).
 
 Speed is measured by eval/bench/ingest_scale.py; these tests only bound the work: a
 count of characters handed to the tokenizer, and a hang guard (a child process with a
@@ -126,3 +127,20 @@ def test_long_sentence_chunks_respect_the_budget() -> None:
     chunks = chunk_document(doc, count, settings)
     assert all(sum(count(text[a:b]) for a, b in c.sentences) <= 60 for c in chunks)
     assert chunks[0].start == 0 and chunks[-1].end == len(text)
+
+
+def test_html_with_forty_thousand_paragraphs_finishes() -> None:
+    # Before: separators inserted into the tree and bs4's html.parser builder each cost a
+    # scan per tag, and this page took over 300 s; after, ~3 s.
+    out = _run_child(
+        """
+        import tempfile
+        from pathlib import Path
+        from rag.ingest.documents import load_document
+        path = Path(tempfile.mkdtemp()) / "many.html"
+        path.write_text("<html><body>" + "<p>Сөз<br>сөз</p>" * 40_000 + "</body></html>", "utf-8")
+        doc = load_document(path)
+        print(doc.text.count("Сөз"))
+        """
+    )
+    assert int(out) == 40_000
