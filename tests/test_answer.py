@@ -188,3 +188,9 @@ def test_extractive_quotes_across_languages_are_not_failures(retriever: HybridRe
     answer = assistant(retriever).ask("Who opened the forum? Yerlan Karin and Dmitry Peskov Песков")
     assert answer.generator == "extractive" and answer.fallback is None
     assert answer.refused or answer.answer.startswith("According to")
+
+
+@pytest.mark.parametrize("question", ["???", "!!! ... ---", "😀😀"])
+def test_a_question_without_words_is_refused(retriever: HybridRetriever, question: str) -> None:
+    answer = assistant(retriever).ask(question)
+    assert answer.refused and answer.citations == [] and answer.sources == []

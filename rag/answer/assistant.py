@@ -97,6 +97,10 @@ class Assistant:
         if not question:
             raise InputError("the question is empty")
         lang = detect(question)
+        if not any(c.isalnum() for c in question):
+            # punctuation or symbols only: nothing to look for, so nothing to quote
+            yield Answer(question, refusal_text(lang), lang, True, [], self.generator.name, {})
+            return
         timings: dict[str, float] = {}
         asked = started = time.perf_counter()
         standalone = self._standalone(question, history, lang)
