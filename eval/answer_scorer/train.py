@@ -1,8 +1,13 @@
-"""Fit the sentence scorer (L2 logistic regression, numpy only) on rows from `build.py`,
-pick the refusal threshold and the second-quote rule on the dev sets' validation articles,
-and write rag/answer/scorer.json.
+"""Fit the sentence scorer on rows from `build.py`, pick the refusal threshold and the
+second-quote rule on the dev sets' validation articles, and write rag/answer/scorer.json.
 
-    nice -n 10 python -m eval.answer_scorer.train --rows /tmp/jauap_i9/rows [--ablate]
+The model is gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier, the
+`train` extra) exported as plain arrays that `rag.answer.scorer` evaluates with numpy. A
+logistic regression (numpy) is fitted alongside for comparison: on the dev validation
+articles it ranked sentences about as well but separated answerable from gold-removed
+questions worse (balanced accuracy .794 vs .906 for the trees, first 6 row sets).
+
+    nice -n 10 python -m eval.answer_scorer.train --rows ROWS [--ablate]
 """
 
 from __future__ import annotations
@@ -13,20 +18,25 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rag.answer.features import FEATURES
 
 OUT = Path("rag/answer/scorer.json")
-L2 = 1.0  # ridge on standardised weights; 0.1..10 changed validation top-1 by < 0.005
+L2 = 1.0  # ridge on standardised weights (the logistic baseline)
+# Trees: depth 4 x 100 rounds balanced .906 on dev validation; depth 6 x 200 .913 at 4x the
+# size, so the smaller one ships.
+TREES = {"max_depth": 4, "max_iter": 100, "learning_rate": 0.1, "min_samples_leaf": 40,
+         "random_state": 0}
 # Feature groups for the ablation (each dropped in turn).
 GROUPS = {
     "cosine": ("cos", "cos_margin", "cos_rank_inv", "cos_x_overlap"),
-    "overlap": ("overlap", "cos_x_overlap"),
+    "overlap": ("overlap", "cos_x_overlap", "overlap_sub"),
     "new_share": ("new_share",),
     "answer_type": ("who_match", "when_match", "number_match", "where_match", "typed_mismatch",
-                    "has_number", "has_date", "has_new_name"),
+                    "has_number", "has_date", "has_new_name", "has_full_name", "who_full_name"),
     "layout": ("is_title", "is_dateline", "is_byline", "short_no_end", "log_words"),
     "position": ("position", "first_in_doc"),
     "retrieval": ("hit_rank_inv", "hit_score", "hit_dense"),
@@ -80,6 +90,30 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = L2, iters: int = 30) -> tuple[
 
 def predict(x: np.ndarray, mean: np.ndarray, std: np.ndarray, w: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-(((x - mean) / std) @ w)))
+
+
+def fit_trees(x: np.ndarray, y: np.ndarray) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(**TREES).fit(x, y)
+
+
+def export_trees(clf: Any) -> dict[str, Any]:
+    """All trees as flat node arrays (children indices global); leaves have feature -1."""
+    feature, threshold, left, right, value, roots = [], [], [], [], [], []
+    for (tree,) in clf._predictors:
+        base = len(feature)
+        roots.append(base)
+        for node in tree.nodes:
+            leaf = bool(node["is_leaf"])
+            feature.append(-1 if leaf else int(node["feature_idx"]))
+            threshold.append(0.0 if leaf else float(node["num_threshold"]))
+            left.append(0 if leaf else base + int(node["left"]))
+            right.append(0 if leaf else base + int(node["right"]))
+            value.append(round(float(node["value"]), 6) if leaf else 0.0)
+    return {"base": float(np.ravel(clf._baseline_prediction)[0]), "roots": roots,
+            "depth": int(TREES["max_depth"]), "feature": feature, "threshold": threshold,
+            "left": left, "right": right, "value": value}
 
 
 def per_question(rows: Rows, p: np.ndarray) -> list[tuple[int, np.ndarray]]:
@@ -156,10 +190,9 @@ def report(rows: Rows, p: np.ndarray, thr: float, ratio: float) -> None:
 
 
 def ablate(rows: Rows, train: np.ndarray, keep: set[int]) -> None:
-    """Validation top-1 and balanced accuracy with each feature group left out."""
+    """Validation top-1 and balanced accuracy of the trees with each feature group left out."""
     def score(cols: list[int]) -> tuple[float, float]:
-        m, s, w = fit(rows.x[train][:, cols], rows.y[train])
-        p = predict(rows.x[:, cols], m, s, w)
+        p = fit_trees(rows.x[train][:, cols], rows.y[train]).predict_proba(rows.x[:, cols])[:, 1]
         thr, _, _ = choose(rows, p, keep)
         return top1(rows, p, keep), policy(rows, p, thr, 2.0, keep)["balanced"]
     full = score(list(range(len(FEATURES))))
@@ -179,33 +212,39 @@ def main() -> None:
     rows, data_fp = load_rows(args.rows)
     qsplit = np.array([rows.meta[q]["split"] for q in rows.q])
     train = qsplit == "train"
-    mean, std, w = fit(rows.x[train], rows.y[train])
-    p = predict(rows.x, mean, std, w)
     dev_val = questions(rows, "val", "dev.") | questions(rows, "val", "cross.")
+    mean, std, w = fit(rows.x[train], rows.y[train])
+    p_lr = predict(rows.x, mean, std, w)
+    thr, ratio, chosen = choose(rows, p_lr, dev_val)
+    print(f"logistic baseline: threshold {thr} ratio {ratio} on dev val: {chosen}")
+    clf = fit_trees(rows.x[train], rows.y[train])
+    p = clf.predict_proba(rows.x)[:, 1]
     thr, ratio, chosen = choose(rows, p, dev_val)
     print(f"rows {len(rows.y)} ({int(train.sum())} train), questions {len(rows.meta)}; "
-          f"threshold {thr} ratio {ratio} on dev val: {chosen}")
+          f"trees: threshold {thr} ratio {ratio} on dev val: {chosen}")
     report(rows, p, thr, ratio)
-    for f, wi, si in sorted(zip(FEATURES, w, std, strict=True), key=lambda t: -abs(t[1])):
-        print(f"  {f:22} {wi:+.3f} (per std {si:.3f})")
     if args.ablate:
         ablate(rows, train, dev_val)
     model = {
-        "kind": "logistic", "features": list(FEATURES),
-        "mean": [round(float(v), 6) for v in mean], "std": [round(float(v), 6) for v in std],
-        "weights": [round(float(v), 6) for v in w],
+        "kind": "trees", "features": list(FEATURES), "trees": export_trees(clf),
         "threshold": thr, "second_ratio": ratio,
         "validation": {k: round(v, 4) for k, v in chosen.items()},
         "data_fingerprint": data_fp,
         "training": {"sets": sorted({m["set"] for m in rows.meta}), "rows": int(len(rows.y)),
-                     "questions": len(rows.meta), "split": "by article, 1 in 5 to validation"},
+                     "questions": len(rows.meta), "split": "by article, 1 in 5 to validation",
+                     "trees": TREES},
         "command": "nice -n 10 python -m eval.answer_scorer.build --out ROWS && "
                    "python -m eval.answer_scorer.train --rows ROWS",
     }
     body = json.dumps(model, ensure_ascii=False, sort_keys=True)
     model["fingerprint"] = hashlib.sha256(body.encode()).hexdigest()[:12]
-    args.out.write_text(json.dumps(model, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps(model, ensure_ascii=False, separators=(",", ":")) + "\n",
+                        encoding="utf-8")
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes), fingerprint {model['fingerprint']}")
+    from rag.answer.scorer import load_model
+
+    diff = np.abs(load_model(args.out).probabilities(rows.x) - p).max()
+    print(f"numpy inference vs scikit-learn: max |dp| = {diff:.2e}")
 
 
 if __name__ == "__main__":

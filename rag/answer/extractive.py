@@ -1,10 +1,12 @@
 """The offline default answerer: quote the source sentences that answer the question.
 
-No language model: sentences of the retrieved chunks are scored by embedding similarity
-to the question (vectors computed at index time) plus lexical overlap of word stems, and
-the best one or two are quoted verbatim with their citation. Below a calibrated score it
-refuses. It never writes words of its own into a source's mouth: the only text it adds
-is a lead-in in the asker's language saying where the quote comes from.
+No language model: every sentence of the retrieved chunks gets a probability of containing
+the answer from a small learned scorer (`rag.answer.scorer`, features in
+`rag.answer.features`: embedding similarity, stem overlap, answer type, layout, retrieval
+rank...), the best one or two are quoted verbatim with their citation, and below the
+scorer's calibrated threshold it refuses. It never writes words of its own into a source's
+mouth: the only text it adds is a lead-in in the asker's language saying where the quote
+comes from.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from rag.answer.cite import lexical_support
+from rag.answer.features import candidates, feature_matrix, is_dateline
+from rag.answer.scorer import ScorerModel, default_model, load_model
 from rag.errors import ConfigError
 from rag.i18n.answers import ALSO, LEAD, lang_note, lang_or_en, refusal_text
 from rag.records import Hit, Retrieval
@@ -25,46 +29,31 @@ from rag.text.words import entity_words
 
 @dataclass(frozen=True)
 class ExtractiveSettings:
-    """Scoring weights and the refusal threshold (calibrated in eval/calibrate_refusal.py)."""
+    """Overrides of the scorer's calibrated decisions (None = the model's own values)."""
 
-    lexical_weight: float = 0.05
-    refuse_below: float = 0.845
-    # Cross-lingual similarities run ~0.1 lower (dev medians: en->en .90, en->ru .80), so
-    # a quote in another language than the question's is held to a lower bar.
-    cross_lingual_margin: float = 0.07
-    number_slack: float = 0.01
-    second_within: float = 0.01
+    refuse_below: float | None = None
+    second_ratio: float | None = None
     max_sentences: int = 2
+    scorer_path: Path | None = None
 
     def __post_init__(self) -> None:
-        if not 0 <= self.lexical_weight <= 1:
-            raise ConfigError(f"lexical_weight must be in 0..1, got {self.lexical_weight}")
+        if self.refuse_below is not None and not 0 <= self.refuse_below <= 1:
+            raise ConfigError(f"refuse_below must be in 0..1, got {self.refuse_below}")
         if self.max_sentences < 1:
             raise ConfigError(f"max_sentences must be >= 1, got {self.max_sentences}")
 
-
-# Questions that ask for a number or a date: a quote without one can't answer them.
-_ASKS_NUMBER = re.compile(
-    r"\b(how many|how much|how long|what year|when|сколько|когда|в каком году|какого числа|"
-    r"қанша|неше|қашан|қай жылы|нешінші)\b",
-    re.IGNORECASE,
-)
-_HAS_NUMBER = re.compile(
-    r"\d|\b(один|одна|два|две|три|четыре|пять|шесть|семь|восемь|девять|десять|бір|екі|үш|төрт|"
-    r"бес|алты|жеті|сегіз|тоғыз|он|жүз|мың|one|two|three|four|five|six|seven|eight|nine|ten|"
-    r"hundred|thousand)\b",
-    re.IGNORECASE,
-)
+    def model(self) -> ScorerModel:
+        return load_model(self.scorer_path) if self.scorer_path else default_model()
 
 
 _WORDS = re.compile(r"\w+")
-_NUMBERS = re.compile(r"\d{2,}")
 MIN_WORDS = 3
 
 
 @dataclass(frozen=True)
 class Pick:
-    """A candidate answer sentence: which source (1-based), its span, its score."""
+    """A candidate answer sentence: which source (1-based), its span, its probability of
+    containing the answer, and its cosine to the question."""
 
     n: int
     span: tuple[int, int]
@@ -76,6 +65,15 @@ def quote_of(sources: Sequence[Hit], pick: Pick) -> str:
     return sources[pick.n - 1].doc.text[pick.span[0] : pick.span[1]]
 
 
+def _quotable(text: str, title: str) -> bool:
+    """Captions and page residue ("68"), datelines and the title itself are never quoted as
+    answers (they carry no statement; see the dateline test in tests/test_extractive.py)."""
+    norm = " ".join(_WORDS.findall(text.lower()))
+    if norm and norm == " ".join(_WORDS.findall(title.lower())):
+        return False
+    return len(_WORDS.findall(text)) >= MIN_WORDS and not is_dateline(text)
+
+
 def score_sentences(
     question: str,
     question_vec: np.ndarray | None,
@@ -83,19 +81,34 @@ def score_sentences(
     sources: Sequence[Hit],
     settings: ExtractiveSettings,
 ) -> list[Pick]:
-    """All sentences of the sources, best first (no embedding in BM25-only mode: words only)."""
-    picks = []
-    for n, hit in enumerate(sources, 1):
-        langs = sorted({question_lang, hit.doc.lang})
-        for sentence in hit.sentences:
-            text = hit.sentence_text(sentence)
-            if len(_WORDS.findall(text)) < MIN_WORDS:
-                continue  # captions and page residue ("68") don't answer questions
-            sem = float(sentence.vector @ question_vec) if question_vec is not None else 0.0
-            lex = lexical_support(question, text, langs)
-            picks.append(Pick(n, sentence.span, sem + settings.lexical_weight * lex, sem))
+    """All quotable sentences of the sources, most probable answer first."""
+    cands = candidates(sources)
+    x = feature_matrix(question, question_vec, question_lang, sources, cands)
+    probs = settings.model().probabilities(x)
+    picks = [
+        Pick(c.hit + 1, c.sentence.span, float(p),
+             float(c.sentence.vector @ question_vec) if question_vec is not None else 0.0)
+        for c, p in zip(cands, probs, strict=True)
+        if _quotable(c.text, sources[c.hit].doc.title)
+    ]
     picks.sort(key=lambda p: -p.score)
     return picks
+
+
+def choose(picks: Sequence[Pick], settings: ExtractiveSettings) -> list[Pick]:
+    """The quotes to give (best first), or none: refuse."""
+    model = settings.model()
+    threshold = model.threshold if settings.refuse_below is None else settings.refuse_below
+    ratio = model.second_ratio if settings.second_ratio is None else settings.second_ratio
+    if not picks or picks[0].score < threshold:
+        return []
+    chosen = [picks[0]]
+    for p in picks[1:]:
+        if len(chosen) >= settings.max_sentences or p.score < max(threshold, ratio * picks[0].score):
+            break
+        if all(p.span != c.span or p.n != c.n for c in chosen):
+            chosen.append(p)
+    return chosen
 
 
 def compose(
@@ -107,29 +120,9 @@ def compose(
 ) -> tuple[str, bool]:
     """The answer text with [n] markers (numbered as `sources`), and whether it refuses."""
     lang = lang_or_en(question_lang)
-    asked = set(_NUMBERS.findall(question))
-    if asked and not any(asked & set(_NUMBERS.findall(h.chunk.text)) for h in sources):
-        picks = []  # the question names a number or year no retrieved passage mentions
-    if _ASKS_NUMBER.search(question) and picks:
-        # Only quotes with a number or date can answer, and only if they are nearly as
-        # close to the question as the best sentence overall.
-        best = picks[0].score
-        picks = [
-            p for p in picks
-            if _HAS_NUMBER.search(quote_of(sources, p)) and p.score >= best - settings.number_slack
-        ]
-    if not picks:
+    chosen = choose(picks, settings)
+    if not chosen:
         return refusal_text(lang), True
-    top_lang = sources[picks[0].n - 1].doc.lang
-    bar = settings.refuse_below - (settings.cross_lingual_margin if top_lang != lang else 0.0)
-    if picks[0].score < bar:
-        return refusal_text(lang), True
-    chosen = [picks[0]]
-    for p in picks[1:]:
-        if len(chosen) >= settings.max_sentences or p.score < picks[0].score - settings.second_within:
-            break
-        if all(p.span != c.span for c in chosen):
-            chosen.append(p)
     parts = []
     for i, pick in enumerate(chosen):
         doc = sources[pick.n - 1].doc
@@ -167,6 +160,11 @@ class ExtractiveGenerator:
 
     def __init__(self, settings: ExtractiveSettings | None = None) -> None:
         self.settings = settings or ExtractiveSettings()
+
+    @property
+    def fingerprint(self) -> str:
+        """The scorer model's fingerprint (reported with every answer as `scorer`)."""
+        return self.settings.model().fingerprint
 
     def standalone(self, question: str, history: Sequence[tuple[str, str]], lang: str) -> str:
         return carry_entities(question, history, lang)

@@ -70,6 +70,7 @@ FEATURES = (
     "is_title", "is_dateline", "is_byline", "short_no_end", "has_number", "has_date",
     "has_new_name", "who_match", "when_match", "number_match", "where_match",
     "typed_mismatch", "q_numbers_in_sentence", "q_numbers_nowhere", "cos_x_overlap",
+    "overlap_sub", "has_full_name", "who_full_name",
 )
 
 
@@ -102,6 +103,30 @@ def new_names(text: str, question: str) -> list[str]:
         if m.group().lower()[:5] not in q:
             out.append(m.group())
     return out
+
+
+def has_full_name(text: str, question: str) -> bool:
+    """Two capitalised words in a row, not opening the sentence, one of them new to the
+    question: "Ерлан Карин", "Dmitry Peskov" (a person or an organisation's name)."""
+    names = set(new_names(text, question))
+    caps = [m for m in _CAPITAL.finditer(text) if m.start() > 0]
+    for a, b in zip(caps, caps[1:], strict=False):
+        gap = text[a.end() : b.start()]
+        if gap.strip() == "" and "\n" not in gap and (a.group() in names or b.group() in names):
+            return True
+    return False
+
+
+def subword_overlap(question: str, text: str) -> float:
+    """Share of the question's longer words that meet the sentence below the word level:
+    their first 5 letters occur in it, or one of its words (5+ letters) occurs inside them
+    («медиафорум» / «форум»). Language-agnostic; catches compounds and inflections."""
+    q = [w for w in _WORD.findall(question.lower()) if len(w) >= 4 and not w.isdigit()]
+    if not q:
+        return 0.0
+    low = text.lower()
+    words = {w for w in _WORD.findall(low) if len(w) >= 5}
+    return sum(w[:5] in low or any(x in w for x in words) for w in q) / len(q)
 
 
 def is_dateline(text: str) -> bool:
@@ -188,6 +213,7 @@ def feature_matrix(
         new_share = len(s_stems - q_stems) / len(s_stems) if s_stems else 0.0
         words = _WORD.findall(c.text)
         names = new_names(c.text, question)
+        full = bool(names) and has_full_name(c.text, question)
         norm, title = _norm(c.text), _norm(hit.doc.title)
         f = {
             "bias": 1.0,
@@ -216,6 +242,9 @@ def feature_matrix(
             ),
             "q_numbers_nowhere": q_nowhere,
             "cos_x_overlap": float(cos[i]) * overlap,
+            "overlap_sub": subword_overlap(question, c.text),
+            "has_full_name": float(full),
+            "who_full_name": float(full and atype == "who"),
         }
         rows.append([f[name] for name in FEATURES])
     return np.asarray(rows, dtype=np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,28 @@ from rag.index.embedders import make_embedder
 from rag.index.indexer import index_documents, index_paths
 from rag.index.store import load
 from rag.index.vector_cache import VectorCache
+from rag.protocols import Retriever
+from rag.records import Retrieval
 from rag.search.hybrid import HybridRetriever, RetrievalSettings
 from rag.settings import Settings
 
 # The gold set lives in the repository (eval/), not in the package: run from a checkout.
 GOLD = Path("eval") / "gold.jsonl"
+
+
+class WithoutGold:
+    """A retriever that leaves out the current question's gold documents: as if they were
+    removed from the pool (`jauap eval --unanswerable`; BM25 statistics keep them)."""
+
+    def __init__(self, inner: Retriever) -> None:
+        self.inner = inner
+        self.exclude: frozenset[str] = frozenset()
+
+    def retrieve(self, question: str, k: int = 5, lang: str | None = None) -> Retrieval:
+        r = self.inner.retrieve(question, k=k + 20, lang=lang)
+        kept = [h for h in r.hits if h.doc.doc_id not in self.exclude][:k]
+        hits = [replace(h, rank=i) for i, h in enumerate(kept, 1)]
+        return Retrieval(r.question, r.lang, r.query_vector, hits)
 
 
 def run_eval(
@@ -32,9 +50,11 @@ def run_eval(
     retrieval: RetrievalSettings | None = None,
     limit: int = 0,
     log: Any = print,
+    unanswerable: bool = False,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Index the question set's documents into a temporary index (embeddings cached by
-    content hash) and score retrieval and, optionally, answers."""
+    content hash) and score retrieval and, optionally, answers. `unanswerable`: ask every
+    answerable question without its gold documents, so each should be refused."""
     if questions_file is None and not GOLD.is_file():
         raise InputError(f"no {GOLD} here: run from a jauap checkout or pass --questions")
     embedder = make_embedder(settings)
@@ -59,20 +79,24 @@ def run_eval(
                 if per_group[q.group] <= limit:
                     kept.append(q)
             questions = kept
+        if unanswerable:
+            questions = [replace(q, answerable=False) for q in questions if q.answerable]
         log(
             f"indexed {report.documents} documents / {report.chunks} chunks "
             f"({report.embedded_chunks + report.embedded_sentences} texts embedded, rest cached) "
             f"in {time.perf_counter() - started:.1f} s; {len(questions)} questions"
         )
         retriever = HybridRetriever(load(tmp), embedder, retrieval)
+        asked = WithoutGold(retriever)
         answer_fn = None
         if answers:
             assistant = Assistant(
-                retriever, make_generator(settings.generator, settings), k=settings.k,
-                embedder=embedder,
+                asked if unanswerable else retriever, make_generator(settings.generator, settings),
+                k=settings.k, embedder=embedder,
             )
 
             def answer_fn(q: EvalQuestion) -> dict[str, Any]:
+                asked.exclude = q.relevant
                 return assistant.ask(q.question).to_dict()
 
         rows = run(questions, retriever, answer_fn)
@@ -84,6 +108,7 @@ def run_eval(
             "questions": str(questions_file or GOLD),
             "passages": [str(p) for p in passages or []],
             "retrieval": (retrieval or RetrievalSettings()).__dict__,
+            "unanswerable": unanswerable,
         }
         return summary, rows
 
