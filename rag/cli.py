@@ -193,6 +193,7 @@ def ask(
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
 @click.option("--no-answers", is_flag=True, help="Score retrieval only.")
 @click.option("--limit", type=int, default=0, help="At most N questions per group.")
+@click.option("--unanswerable", is_flag=True, help="Ask each question without its gold passages: all should be refused.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write all metrics here.")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), help="Write a Markdown report with charts here.")
 @click.option("--gate", "gate_file", type=click.Path(path_type=Path), help="Fail when a metric is below its floor in this TOML file.")
@@ -200,7 +201,7 @@ def ask(
 @click.pass_context
 def eval_(
     ctx: click.Context, questions: Path | None, passages: tuple[Path, ...], generator: str | None,
-    k: int | None, mode: str, no_answers: bool, limit: int, json_out: Path | None,
+    k: int | None, mode: str, no_answers: bool, limit: int, unanswerable: bool, json_out: Path | None,
     report_dir: Path | None, gate_file: Path | None, gate_section: str,
 ) -> None:
     """Score retrieval and answers on a question set, per question→document language.
@@ -224,13 +225,13 @@ def eval_(
     settings = _settings(ctx).with_(generator=generator, k=k)
     summary, rows = run_eval(
         settings, questions, list(passages) or None, answers=not no_answers,
-        retrieval=RetrievalSettings(mode=mode), limit=limit,
+        retrieval=RetrievalSettings(mode=mode), limit=limit, unanswerable=unanswerable,
         log=lambda m: click.echo(m, err=True),
     )
     click.echo(format_table(summary, RETRIEVAL_KEYS + ("retrieval_p50_ms", "retrieval_p95_ms")))
     if not no_answers:
         click.echo()
-        click.echo(format_table(summary, ANSWER_KEYS[:6] + ("answer_p50_ms", "answer_p95_ms")))
+        click.echo(format_table(summary, ANSWER_KEYS[:7] + ("answer_p50_ms", "answer_p95_ms")))
     if json_out:
         write_json(summary, rows, json_out)
         click.echo(f"wrote {json_out}", err=True)
