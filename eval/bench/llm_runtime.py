@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import threading
@@ -40,13 +41,13 @@ def prompt(rep: int, chars: int) -> list[dict[str, str]]:
 class XLlamaCpp:
     """xllamacpp: llama.cpp's server in-process; streaming through a callback."""
 
-    def __init__(self, path: str, threads: int, n_ctx: int) -> None:
+    def __init__(self, path: str, threads: int, n_ctx: int, batch: int) -> None:
         import xllamacpp as xlc
 
         params = xlc.CommonParams()
         params.model.path = path
         params.n_ctx, params.n_parallel = n_ctx, 1
-        params.n_batch = params.n_ubatch = 256
+        params.n_batch = params.n_ubatch = batch
         params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads
         params.verbosity = -1
         self.server = xlc.Server(params)
@@ -83,11 +84,11 @@ class XLlamaCpp:
 class LlamaCppPython:
     """llama-cpp-python: the Llama class and its create_chat_completion iterator."""
 
-    def __init__(self, path: str, threads: int, n_ctx: int) -> None:
+    def __init__(self, path: str, threads: int, n_ctx: int, batch: int) -> None:
         from llama_cpp import Llama
 
         self.llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads,
-                         n_threads_batch=threads, n_batch=256, verbose=False)
+                         n_threads_batch=threads, n_batch=batch, n_ubatch=batch, verbose=False)
 
     def stream(self, messages: list[dict[str, str]], max_tokens: int,
                stop: threading.Event) -> Iterator[str]:
@@ -104,7 +105,7 @@ class LlamaCppPython:
         return len(self.llm.tokenize(text.encode(), add_bos=False)) + 12  # + template tokens
 
 
-RUNTIMES: dict[str, Callable[[str, int, int], object]] = {
+RUNTIMES: dict[str, Callable[[str, int, int, int], object]] = {
     "xllamacpp": XLlamaCpp, "llama-cpp-python": LlamaCppPython,
 }
 
@@ -140,9 +141,10 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--chars", type=int, default=1600, help="source text in the prompt")
     ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--batch", type=int, default=256, help="prompt tokens per decode step")
     args = ap.parse_args()
     started = time.perf_counter()
-    rt = RUNTIMES[args.runtime](args.model, args.threads, 4096)
+    rt = RUNTIMES[args.runtime](args.model, args.threads, 4096, args.batch)
     load = time.perf_counter() - started
     runs = []
     for rep in range(args.reps):
@@ -153,11 +155,13 @@ def main() -> None:
         runs.append(row)
         print(json.dumps({k: round(v, 3) for k, v in row.items()}), file=sys.stderr)
     result = {"runtime": args.runtime, "model": Path(args.model).name, "threads": args.threads,
-              "load_s": round(load, 2)}
+              "batch": args.batch, "load_s": round(load, 2), "loadavg": os.getloadavg()[0]}
     for key in ("prompt_tokens", "ttft_s", "prompt_tok_s", "gen_tok_s", "pieces"):
         result[key] = round(statistics.median(r[key] for r in runs), 2)
     result["after_cancel_first_piece_s"] = round(cancel_latency(rt, prompt(99, args.chars)), 2)
-    print(json.dumps(result))
+    result["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "")
+    print(json.dumps(result), flush=True)
+    os._exit(0)  # skip interpreter teardown while the runtime's threads may still call back
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import queue
 import secrets
 import threading
@@ -34,6 +35,21 @@ log = logging.getLogger(__name__)
 # no measurable prompt speed against 512 on 2 cores (eval/README.md, "Local LLM").
 _BATCH = 256
 _COUNT_MEMO = 4096  # remembered token counts per model
+
+
+def _import_runtime() -> Any:
+    """Import xllamacpp with OpenMP's threads sleeping, not spinning, while they wait:
+    llama.cpp's spinning threads starve each other on 2 shared cores (Qwen2.5 1.5B
+    generation 0.35 tokens/s spinning, 12.7 passive, load average 9; eval/README.md).
+    Must happen before the wheel's libgomp starts; an explicit OMP_WAIT_POLICY is kept."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import xllamacpp
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "xllamacpp is not installed: pip install 'jauap[llama]'"
+        ) from exc
+    return xllamacpp
 
 
 def _one_line(text: object, limit: int = 200) -> str:
@@ -80,12 +96,7 @@ class LlamaCppChat:
                 f"bad llama-cpp settings: n_ctx={n_ctx}, max_tokens={max_tokens}, "
                 f"n_threads={n_threads}, deadline_s={deadline_s}"
             )
-        try:
-            import xllamacpp  # noqa: F401
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "xllamacpp is not installed: pip install 'jauap[llama]'"
-            ) from exc
+        _import_runtime()
         if not self.model_path.is_file():
             raise ConfigError(f"GGUF model file not found: {self.model_path}")
         self.n_ctx, self.n_threads = n_ctx, n_threads
@@ -116,8 +127,7 @@ class LlamaCppChat:
         return self._server
 
     def _start(self) -> Any:
-        import xllamacpp as xlc
-
+        xlc = _import_runtime()
         params = xlc.CommonParams()
         params.model.path = str(self.model_path)
         params.n_ctx = self.n_ctx
