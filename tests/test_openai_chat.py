@@ -36,7 +36,7 @@ def test_repr_and_errors_hide_the_key_and_password() -> None:
     assert SECRET not in repr(gen) and SECRET not in str(vars(gen))
     user = OpenAIChat("http://user:pw-secret@127.0.0.1:1/v1", "m")
     assert "pw-secret" not in repr(user)
-    for bad in ("ftp://x", "http://", "127.0.0.1:8000/v1", "http://host:99999/v1"):
+    for bad in ("ftp://x", "http://", "127.0.0.1:8000/v1", "http://host:99999/v1", "http://h/v1?a=1"):
         with pytest.raises(ConfigError, match="http"):
             OpenAIChat(bad, "m")
     with pytest.raises(ConfigError, match="not both"):
@@ -44,9 +44,10 @@ def test_repr_and_errors_hide_the_key_and_password() -> None:
 
 
 def test_split_base_url_takes_credentials_out() -> None:
-    url, shown, creds = split_base_url(" http://us%40r:p%3Ass@127.0.0.1:8000/v1/ ")
-    assert (url, shown, creds) == ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1", ("us@r", "p:ss"))
-    assert split_base_url("https://api.example.org/v1")[2] is None
+    url, creds = split_base_url(" http://us%40r:p%3Ass@127.0.0.1:8000/v1/ ")
+    assert (url, creds) == ("http://127.0.0.1:8000/v1", ("us@r", "p:ss"))
+    assert split_base_url("https://api.example.org/v1") == ("https://api.example.org/v1", None)
+    assert split_base_url("http://[::1]:8000/v1")[0] == "http://[::1]:8000/v1"
 
 
 def test_closed_port_fails_fast_without_the_key() -> None:

@@ -47,8 +47,8 @@ class _Secret:
     __str__ = __repr__
 
 
-def split_base_url(base_url: str) -> tuple[str, str, tuple[str, str] | None]:
-    """(URL to request, URL safe to show, (user, password) from the URL or None).
+def split_base_url(base_url: str) -> tuple[str, tuple[str, str] | None]:
+    """(URL to request and safe to show, (user, password) from the URL or None).
 
     `http://user:pass@host:8000/v1` becomes `http://host:8000/v1` plus the credentials,
     sent as HTTP Basic auth; ConfigError for anything but an http(s) URL with a host."""
@@ -57,19 +57,20 @@ def split_base_url(base_url: str) -> tuple[str, str, tuple[str, str] | None]:
         port = parts.port
     except ValueError:
         port = -1
-    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1 or (
+        parts.query or parts.fragment
+    ):
         raise ConfigError("the OpenAI base URL must be http(s)://host[:port]/path")
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     netloc = host + (f":{port}" if port else "")
-    clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), parts.query, ""))
-    shown = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
     creds = None
     if parts.username is not None or parts.password is not None:
         creds = (
             urllib.parse.unquote(parts.username or ""),
             urllib.parse.unquote(parts.password or ""),
         )
-    return clean, shown, creds
+    return clean, creds
 
 
 class OpenAIChat:
@@ -93,7 +94,8 @@ class OpenAIChat:
         max_retries: int = 1,
     ) -> None:
         """`timeout` bounds connecting and each read; `deadline_s` the whole answer."""
-        url, self._shown_url, creds = split_base_url(base_url)
+        url, creds = split_base_url(base_url)
+        self._shown_url = url
         if not model:
             raise ConfigError("the OpenAI model name is empty")
         if timeout <= 0 or deadline_s <= 0 or max_tokens < 1 or max_retries < 0:
