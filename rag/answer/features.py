@@ -70,7 +70,7 @@ FEATURES = (
     "is_title", "is_dateline", "is_byline", "short_no_end", "has_number", "has_date",
     "has_new_name", "who_match", "when_match", "number_match", "where_match",
     "typed_mismatch", "q_numbers_in_sentence", "q_numbers_nowhere", "cos_x_overlap",
-    "overlap_sub", "has_full_name", "who_full_name",
+    "overlap_sub", "has_full_name", "who_full_name", "overlap_idf", "rare_match",
 )
 
 
@@ -136,6 +136,16 @@ def is_dateline(text: str) -> bool:
     return has_date(text) and len(words) <= 8 and not text.rstrip().endswith((".", "!", "?"))
 
 
+def numbers_nowhere(question: str, sentences: Sequence[str]) -> bool:
+    """The question names a number or year (2+ digits) that no sentence has outside a
+    dateline: «Кто победил на выборах 2022 года?» over a text whose only 2022 is its dateline."""
+    asked = set(_Q_NUMBERS.findall(question))
+    if not asked:
+        return False
+    found = {n for s in sentences if not is_dateline(s) for n in _Q_NUMBERS.findall(s)}
+    return not asked & found
+
+
 def _stems(text: str, langs: Sequence[str]) -> set[str]:
     out: set[str] = set()
     for lang in langs:
@@ -170,6 +180,20 @@ def candidates(hits: Sequence[Hit]) -> list[Candidate]:
     return out
 
 
+def _idf_overlap(q: set[str], s: set[str], df: dict[str, int], n: int) -> dict[str, float]:
+    """Question stems in the sentence weighted by how rare they are among the candidates:
+    the topic words every retrieved sentence shares («медиафорум») count little, the word
+    that singles out the answer («открыли») much. `rare_match`: some question stem occurs
+    here and in at most two candidates."""
+    weight = {t: math.log((n + 1) / (df.get(t, 0) + 0.5)) for t in q}
+    total = sum(weight.values())
+    hit = [t for t in q if t in s]
+    return {
+        "overlap_idf": sum(weight[t] for t in hit) / total if total > 0 else 0.0,
+        "rare_match": float(any(df.get(t, 0) <= 2 for t in hit)),
+    }
+
+
 def _type_matches(atype: str | None, text: str, lang: str, names: list[str]) -> dict[str, float]:
     match = {
         "who": bool(names),
@@ -202,13 +226,17 @@ def feature_matrix(
     atype = asked_type(question)
     q_numbers = set(_Q_NUMBERS.findall(question))
     datelines = [is_dateline(c.text) for c in cands]
-    in_body = {n for c, d in zip(cands, datelines, strict=True) if not d for n in _Q_NUMBERS.findall(c.text)}
-    q_nowhere = float(bool(q_numbers) and not (q_numbers & in_body))
+    q_nowhere = float(numbers_nowhere(question, [c.text for c in cands]))
+    stems = [_stems(c.text, sorted({question_lang, hits[c.hit].doc.lang})) for c in cands]
+    df: dict[str, int] = {}
+    for st in stems:
+        for t in st:
+            df[t] = df.get(t, 0) + 1
     rows = []
     for i, c in enumerate(cands):
         hit = hits[c.hit]
         langs = sorted({question_lang, hit.doc.lang})
-        q_stems, s_stems = _stems(question, langs), _stems(c.text, langs)
+        q_stems, s_stems = _stems(question, langs), stems[i]
         overlap = len(q_stems & s_stems) / len(q_stems) if q_stems else 0.0
         new_share = len(s_stems - q_stems) / len(s_stems) if s_stems else 0.0
         words = _WORD.findall(c.text)
@@ -245,6 +273,7 @@ def feature_matrix(
             "overlap_sub": subword_overlap(question, c.text),
             "has_full_name": float(full),
             "who_full_name": float(full and atype == "who"),
+            **_idf_overlap(q_stems, s_stems, df, len(cands)),
         }
         rows.append([f[name] for name in FEATURES])
     return np.asarray(rows, dtype=np.float32)
