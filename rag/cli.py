@@ -6,6 +6,7 @@ for user mistakes."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,15 @@ from rag.settings import MAX_K, Settings, apply_thread_limits
 
 INDEX_DIR_HELP = "Index folder (default: ./index, or $JAUAP_INDEX_DIR)."
 GENERATOR_HELP = "extractive (default), llama-cpp, openai or fake; or $JAUAP_GENERATOR."
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters (a newline in a file name) shown escaped, so each
+    printed citation stays one line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -137,9 +147,9 @@ def search(
         snippet = " ".join(d["text"].split())
         snippet = snippet if len(snippet) <= 300 else snippet[:300] + "…"
         click.echo(
-            f"[{d['rank']}] {d['score']:.3f}  {d['title']} ({d['lang']}, {d['date'] or 'no date'})"
+            f"[{d['rank']}] {d['score']:.3f}  {one_line(d['title'])} ({d['lang']}, {d['date'] or 'no date'})"
         )
-        click.echo(f"    {d['source']}:{d['start']}-{d['end']}")
+        click.echo(f"    {one_line(d['source'])}:{d['start']}-{d['end']}")
         click.echo(f"    {snippet}\n")
 
 
@@ -176,11 +186,16 @@ def ask(
     click.echo(answer.answer)
     click.echo()
     for c in answer.citations:
-        click.echo(f"[{c.n}] {c.title} ({c.date or 'no date'}, {c.lang}) {c.source}:{c.start}-{c.end}")
+        click.echo(
+            f"[{c.n}] {one_line(c.title)} ({c.date or 'no date'}, {c.lang}) "
+            f"{one_line(c.source)}:{c.start}-{c.end}"
+        )
         click.echo(f"    «{c.quote}»")
     if answer.refused:
         for s in answer.sources[:3]:
-            click.echo(f"- {s['title']} ({s['lang']}) {s['source']}:{s['start']}-{s['end']}")
+            click.echo(
+                f"- {one_line(s['title'])} ({s['lang']}) {one_line(s['source'])}:{s['start']}-{s['end']}"
+            )
     for sentence in answer.unsupported:
         click.echo(f"unsupported: {sentence}", err=True)
 
@@ -270,6 +285,23 @@ def serve(ctx: click.Context, host: str, port: int, index_dir: Path | None, docs
     serve_page(settings, host=host, port=port, docs=list(docs) or None)
 
 
+@main.command("mcp")
+@click.option("--index-dir", type=click.Path(path_type=Path), help=INDEX_DIR_HELP)
+@click.pass_context
+def mcp_stdio(ctx: click.Context, index_dir: Path | None) -> None:
+    """Serve an existing index as an MCP server on stdin/stdout (tools: search, ask,
+    list_documents). For an MCP client's config; `jauap serve` also offers /mcp over HTTP.
+
+    \b
+    Example:
+      jauap mcp --index-dir ~/jauap-index
+    """
+    from rag.web.backend import Backend
+    from rag.web.mcp_tools import run_stdio
+
+    run_stdio(Backend(_settings(ctx).with_(index_dir=index_dir)))
+
+
 @main.group()
 def models() -> None:
     """Local GGUF models for `--generator llama-cpp`: list them, or fetch one from the
@@ -317,23 +349,6 @@ def models_fetch(ctx: click.Context, name: str) -> None:
 
     path = gguf.fetch(name, _settings(ctx).cache_dir, log=lambda m: click.echo(m, err=True))
     click.echo(str(path))
-
-
-@main.command("mcp")
-@click.option("--index-dir", type=click.Path(path_type=Path), help=INDEX_DIR_HELP)
-@click.pass_context
-def mcp_stdio(ctx: click.Context, index_dir: Path | None) -> None:
-    """Serve an existing index as an MCP server on stdin/stdout (tools: search, ask,
-    list_documents). For an MCP client's config; `jauap serve` also offers /mcp over HTTP.
-
-    \b
-    Example:
-      jauap mcp --index-dir ~/jauap-index
-    """
-    from rag.web.backend import Backend
-    from rag.web.mcp_tools import run_stdio
-
-    run_stdio(Backend(_settings(ctx).with_(index_dir=index_dir)))
 
 
 if __name__ == "__main__":  # pragma: no cover

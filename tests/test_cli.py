@@ -292,3 +292,10 @@ def test_network_is_blocked_but_loopback_is_not() -> None:
         port = listener.getsockname()[1]
         with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
             assert client.getpeername()[1] == port
+
+
+def test_control_characters_in_names_stay_on_one_line() -> None:
+    from rag.cli import one_line
+
+    assert one_line("a\nb\tc.txt") == "a\\nb\\tc.txt"
+    assert one_line("Қазақ тілі.txt") == "Қазақ тілі.txt"
