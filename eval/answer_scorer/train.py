@@ -179,12 +179,14 @@ def choose(
     rows: Rows, p: np.ndarray, keep: set[int], p_ans: np.ndarray | None = None
 ) -> tuple[float, float, dict]:
     """The threshold with the best balanced accuracy (answerable vs gold-removed questions),
-    then the second-quote ratio with the best answer containment at >= .95 citation precision."""
+    then the second-quote ratio with the best answer containment that costs at most .01 of
+    citation precision against one quote (dev val, 13 sets: ratio .5 gave containment
+    .654 -> .689 for precision .933 -> .926; ratio .3 .706 but .911)."""
     grid = [round(t, 3) for t in np.arange(0.02, 0.9, 0.01)]
     thr = max(grid, key=lambda t: (policy(rows, p, t, 2.0, keep, p_ans)["balanced"], -t))
     ratios = [2.0, 0.9, 0.8, 0.7, 0.6, 0.5]
     scored = {r: policy(rows, p, thr, r, keep, p_ans) for r in ratios}
-    ok = [r for r in ratios if scored[r]["precision"] >= 0.95] or [2.0]
+    ok = [r for r in ratios if scored[r]["precision"] >= scored[2.0]["precision"] - 0.01]
     ratio = max(ok, key=lambda r: scored[r]["contains"])
     return thr, ratio, scored[ratio]
 
