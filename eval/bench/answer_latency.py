@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 t = answer.timings
                 after = t.get("generation", 0.0) + t.get("citation_check", 0.0)
                 refused += answer.refused
-                values = {**t, "after_retrieval": after, "total": sum(t.values())}
+                # stages only: other keys (e.g. first_token) are cumulative marks
+                total = sum(t.get(k, 0.0) for k in ("condense", "retrieval", "generation", "citation_check"))
+                values = {**t, "after_retrieval": after, "total": total}
                 for group in ("overall", q.lang):
                     bucket = samples.setdefault(group, {p: [] for p in PARTS})
                     for part in PARTS:
