@@ -33,10 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from rag.errors import JauapError
-    from rag.settings import Settings
+    from rag.settings import Settings, apply_thread_limits
 
     try:
         settings = Settings.from_env().with_(index_dir=args.index_dir)
+        apply_thread_limits(settings)
         from rag.web.server import serve
 
         serve(settings, host=args.host, port=args.port, docs=args.docs, open_browser=args.open)

@@ -59,8 +59,9 @@ class Settings:
     # With a key (JAUAP_API_KEY), `jauap serve` asks for `Authorization: Bearer KEY` on
     # /v1 and /mcp; never printed (repr=False).
     api_key: str | None = field(default=None, repr=False)
-    # BLAS threads for numpy: on 2 cores they fight the embedding runtime's threads
-    # (single-query latency 13 ms median with 1, 25 ms with the default; shared/notes).
+    # BLAS (numpy) and OpenMP (FAISS) threads: on 2 cores they fight the embedding
+    # runtime's threads (single-query latency 13 ms median with 1 BLAS thread, 25 ms with
+    # the default; shared/notes); see apply_thread_limits.
     blas_threads: int = 1
 
     def __post_init__(self) -> None:
@@ -126,7 +127,12 @@ class Settings:
 
 
 def apply_thread_limits(settings: Settings) -> None:
-    """Cap numpy's BLAS threads (at the entry points, not on import)."""
+    """Cap numpy's BLAS threads and FAISS's OpenMP threads (at the entry points, not on
+    import). FAISS with 2 OpenMP threads on 2 busy cores: exact search over 10k vectors
+    40 ms, with 1 thread 0.36 ms; retrieval p95 at 10k chunks 157 ms vs 69 ms
+    (eval/bench/query_latency.py --faiss-threads, eval/README.md)."""
+    import faiss
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(settings.blas_threads, user_api="blas")
+    faiss.omp_set_num_threads(settings.blas_threads)
