@@ -175,7 +175,7 @@ PAGE_EXAMPLES = [
     pytest.param("Кто организовал медиафорум в Алматы?", ("ТАСС", "Телерадиокомплекс"), marks=_GAP),
     pytest.param("Алматыдағы медиафорумды кім ұйымдастырды?", ("ТАСС", "Телерадиокомплекс"),
                  marks=_GAP),
-    pytest.param("When was the Central Asia media forum held?", ("20-21 желтоқсанда",), marks=_GAP),
+    ("When was the Central Asia media forum held?", ("20-21 желтоқсанда",)),
     pytest.param("Когда прошёл Центральноазиатский медиафорум?", ("20-21 желтоқсанда",), marks=_GAP),
     ("Орталық Азия медиафорумы қашан өтті?", ("20-21 желтоқсанда",)),
     ("Who won the 2018 football World Cup?", None),
