@@ -29,7 +29,13 @@ from rag.text.words import entity_words
 
 @dataclass(frozen=True)
 class ExtractiveSettings:
-    """Overrides of the scorer's calibrated decisions (None = the model's own values)."""
+    """Overrides of the scorer's calibrated decisions (None = the model's own values).
+
+    The committed model (rag/answer/scorer.json, fingerprint 42c580e06080) refuses below
+    answerability 0.22, the threshold with the best balanced accuracy on the dev sets'
+    validation articles plus cross-dataset questions (eval/answer_scorer/train.py): .891 =
+    refusal .893 of questions asked without their gold passages, false refusal .112 (en .028,
+    ru .119, kk .300); it quotes a second sentence whose rank score is >= .5 of the best's."""
 
     refuse_below: float | None = None
     second_ratio: float | None = None
