@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rag.errors import ConfigError, GeneratorError, MissingDependencyError
 
@@ -130,9 +130,10 @@ class OpenAIChat:
         )
         # The SDK's key is a placeholder: each request sends `auth` (or no header at all).
         self._auth = _Secret(auth)
+        omit: dict[str, Any] = {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
         self._client = openai.OpenAI(
             api_key="unused", base_url=url, max_retries=max_retries, http_client=http,
-            default_headers={"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()},
+            default_headers=omit,  # whatever OPENAI_ORG_ID / OPENAI_PROJECT_ID say
         )
 
     def __repr__(self) -> str:
@@ -177,10 +178,10 @@ class OpenAIChat:
         """Worker: request the stream and pass its chunks on until told to stop."""
         import openai
 
-        stream = None
+        stream: Any = None
         try:
             stream = self._client.chat.completions.create(
-                model=self.model, messages=messages, stream=True,  # type: ignore[arg-type]
+                model=self.model, messages=cast(Any, messages), stream=True,
                 max_tokens=self.max_tokens, temperature=self.temperature,
                 extra_headers={"Authorization": self._auth.get() or openai.Omit()},
             )
