@@ -164,3 +164,20 @@ def test_openai_closing_the_stream_frees_the_real_server(llama_server: tuple[str
     started = time.monotonic()  # one slot: the next answer waits unless the first stopped
     quick = OpenAIChat(base, model_id, api_key=SECRET, timeout=30, max_tokens=8)
     assert list(quick.stream(ASK)) and time.monotonic() - started < 4.0
+
+
+@pytest.mark.llm
+def test_runtime_benchmark_prints_its_figures(smollm2: Path) -> None:
+    """eval/bench/llm_runtime.py end to end on the tiny model (plumbing, not speed)."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "eval" / "bench" / "llm_runtime.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "xllamacpp", str(smollm2), "--reps", "1", "--chars", "200",
+         "--max-tokens", "8"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-800:]
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    assert row["runtime"] == "xllamacpp" and row["prompt_tokens"] > 50
+    assert row["ttft_s"] > 0 and row["pieces"] >= 1 and row["after_cancel_first_piece_s"] >= 0
