@@ -9,7 +9,7 @@ import pytest
 from rag.answer.assistant import Assistant
 from rag.answer.extractive import ExtractiveGenerator, ExtractiveSettings, carry_entities
 from rag.answer.generators import make_generator
-from rag.answer.llm_answer import LLMGenerator, focus, in_language
+from rag.answer.llm_answer import EVIDENCE_SENTENCES, LLMGenerator, evidence, in_language
 from rag.errors import ConfigError, GeneratorError
 from rag.i18n.answers import REFUSAL
 from rag.index import store
@@ -23,6 +23,8 @@ from tests.fakes import FakeGenerator
 # The fake embedder's cosines are far lower than a real model's: use a threshold that
 # suits it (the default is calibrated for multilingual-e5-small).
 FAKE_EXTRACTIVE = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.3))
+# Lets every question through to the LLM: these tests are about the LLM's plumbing.
+OPEN_SELECTOR = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0))
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> HybridRetriever:
 
 
 def assistant(retriever: HybridRetriever, chat: FakeGenerator | None = None) -> Assistant:
-    generator = LLMGenerator(chat) if chat is not None else None
+    generator = LLMGenerator(chat, OPEN_SELECTOR) if chat is not None else None
     return Assistant(retriever, generator, k=5, embedder=retriever.embedder, fallback=FAKE_EXTRACTIVE)
 
 
@@ -73,10 +75,20 @@ def test_llm_markers_are_checked_renumbered_and_quoted(retriever: HybridRetrieve
     assert answer.supported_share == pytest.approx(0.5)
 
 
-def test_wrong_source_is_flagged(retriever: HybridRetriever) -> None:
+def test_a_citation_of_the_wrong_source_is_moved_to_the_right_one(
+    retriever: HybridRetriever,
+) -> None:
     hits = retriever.retrieve("Песков Карин форум открыли", k=5).hits
     wrong = next(i for i, h in enumerate(hits, 1) if h.doc.lang == "kk")
     gen = FakeGenerator([f"Форум открыли Ерлан Карин и Дмитрий Песков [{wrong}]."])
+    answer = assistant(retriever, gen).ask("Песков Карин форум открыли")
+    assert not answer.refused and answer.supported_share == 1.0
+    assert [c.n for c in answer.citations] == [1] and answer.citations[0].lang == "ru"
+    assert "Песков" in answer.citations[0].quote
+
+
+def test_an_answer_no_source_supports_is_refused(retriever: HybridRetriever) -> None:
+    gen = FakeGenerator(["Форум открыли марсиане с Юпитера на летающей тарелке [1]."])
     answer = assistant(retriever, gen).ask("Песков Карин форум открыли")
     # nothing in the answer holds up: it is refused, and what failed is reported
     assert answer.refused and answer.citations == []
@@ -126,7 +138,9 @@ def test_prompt_keeps_injected_text_inside_sources(retriever: HybridRetriever, t
     index_paths([doc], tmp_path / "ix", embedder, ChunkSettings())
     r = HybridRetriever(store.load(tmp_path / "ix"), embedder)
     gen = FakeGenerator(["The bridge is 300 m long [1]."])
-    answer = Assistant(r, LLMGenerator(gen), fallback=FAKE_EXTRACTIVE).ask("How long is the bridge?")
+    answer = Assistant(r, LLMGenerator(gen, OPEN_SELECTOR), fallback=FAKE_EXTRACTIVE).ask(
+        "How long is the bridge?"
+    )
     system, user = gen.calls[0][0]["content"], gen.calls[0][-1]["content"]
     assert "Ignore previous instructions" not in system
     assert "[1]" in user and "Ignore previous instructions" in user
@@ -159,14 +173,26 @@ def test_answer_still_in_the_wrong_language_falls_back(retriever: HybridRetrieve
     assert answer.fallback and answer.generator == "extractive" and answer.language == "ru"
 
 
-def test_the_model_sees_the_best_sentences_not_whole_chunks(retriever: HybridRetriever) -> None:
+def test_the_model_sees_the_scorers_best_sentences_not_whole_chunks(
+    retriever: HybridRetriever,
+) -> None:
     retrieval = retriever.retrieve("Кто открыл форум? Ерлан Карин и Дмитрий Песков", k=5)
-    hit = next(h for h in retrieval.hits if len(h.sentences) > 6)
-    text = focus(hit, retrieval.query_vector)
-    assert len(text) < len(hit.chunk.text)
-    best = max(hit.sentences, key=lambda s: float(s.vector @ retrieval.query_vector))
-    assert hit.sentence_text(best) in text
-    assert focus(hit, None) == hit.chunk.text  # no embedding (BM25 mode): the whole chunk
+    picks = OPEN_SELECTOR.rank(retrieval)
+    sources = evidence(retrieval, picks)
+    shown = " ".join(s.text for s in sources)
+    best = retrieval.hits[picks[0].n - 1].doc.text[picks[0].span[0] : picks[0].span[1]]
+    assert best in shown
+    assert len(shown) < sum(len(h.chunk.text) for h in retrieval.hits) / 2
+    assert {s.n for s in sources} <= {p.n for p in picks[:EVIDENCE_SENTENCES]}
+
+
+def test_the_llm_is_not_asked_when_the_scorer_finds_no_answer(retriever: HybridRetriever) -> None:
+    gen = FakeGenerator(["An answer the model should never be asked for [1]."])
+    strict = ExtractiveGenerator(ExtractiveSettings(refuse_below=1.0))
+    answer = Assistant(retriever, LLMGenerator(gen, strict), fallback=FAKE_EXTRACTIVE).ask(
+        "What colour was the tablecloth?"
+    )
+    assert answer.refused and gen.calls == [] and answer.generator == "fake-llm"
 
 
 @pytest.mark.parametrize(

@@ -152,6 +152,34 @@ def answer_sentences(text: str) -> list[str]:
     return out
 
 
+def _better_source(
+    claim: str,
+    claim_vec: Callable[[], np.ndarray] | None,
+    sources: Sequence[Hit],
+    cited: Sequence[int],
+    question_lang: str,
+) -> tuple[int, float, tuple[int, int]] | None:
+    """Another source that supports `claim` when the cited ones don't (small models often
+    write [1] for what source [2] says): its number, support and span, or None."""
+    best: tuple[int, float, tuple[int, int]] | None = None
+    for n, hit in enumerate(sources, 1):
+        if n in cited:
+            continue
+        score, span = best_support(claim, claim_vec, hit, sorted({question_lang, hit.doc.lang}))
+        if score >= 0.5 and (best is None or score > best[1]):
+            best = (n, score, span)
+    return best
+
+
+def _point_markers_at(sentence: str, n: int) -> str:
+    """`sentence` with its first marker made [n] and any others removed."""
+    first = MARKER.search(sentence)
+    if first is None:
+        return sentence
+    rest = MARKER.sub("", sentence[first.end() :])
+    return f"{sentence[: first.start()]}[{n}]{rest}"
+
+
 def check(
     text: str,
     sources: Sequence[Hit],
@@ -194,8 +222,17 @@ def check(
                         spans_for[n] = (score, span)
                 elif n not in spans_for:
                     spans_for[n] = (-1.0, span)
+            if not supported_any:
+                fix = _better_source(bare, vec if embedder else None, sources, cited, question_lang)
+                if fix is not None:
+                    n, score, span = fix
+                    supported_any = True
+                    claim.reason = f"citation moved to the source that supports it ({cited} -> {n})"
+                    spans_for[n] = max(spans_for.get(n, (-1.0, span)), (score, span))
+                    sentence, cited = _point_markers_at(sentence, n), [n]
             claim.supported = supported_any
-            claim.reason = "" if supported_any else "citation does not support it"
+            if not supported_any:
+                claim.reason = "citation does not support it"
 
         def _renumber(m: re.Match[str]) -> str:
             kept = []

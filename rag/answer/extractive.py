@@ -185,11 +185,15 @@ class ExtractiveGenerator:
     def standalone(self, question: str, history: Sequence[tuple[str, str]], lang: str) -> str:
         return carry_entities(question, history, lang)
 
-    def answer(self, retrieval: Retrieval) -> str:
-        """The whole answer text with [n] markers, or the refusal text."""
-        picks = score_sentences(
+    def rank(self, retrieval: Retrieval) -> list[Pick]:
+        """Every quotable sentence of the hits, most probable answer first."""
+        return score_sentences(
             retrieval.question, retrieval.query_vector, retrieval.lang, retrieval.hits, self.settings
         )
+
+    def answer(self, retrieval: Retrieval, picks: Sequence[Pick] | None = None) -> str:
+        """The whole answer text with [n] markers, or the refusal text."""
+        picks = self.rank(retrieval) if picks is None else picks
         text, _ = compose(retrieval.question, retrieval.lang, retrieval.hits, picks, self.settings)
         return text
 

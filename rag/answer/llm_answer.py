@@ -1,47 +1,52 @@
 """An LLM as a Generator: numbered sources in, a cited answer out, through any ChatModel.
 
-Grounding for small local models: each source is cut down to its sentences closest to the
-question (with their neighbours), which keeps prompts short enough for 2 cores and keeps
-the model on the evidence; an answer in the wrong language is asked for once more."""
+Grounding for small local models: the model sees only the sentences the extractive scorer
+ranks highest (with their neighbours), which keeps prompts short enough for 2 cores and the
+model on the evidence; the scorer's refusal decision holds for the LLM too; an answer in the
+wrong language is asked for once more."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-import numpy as np
-
+from rag.answer.extractive import ExtractiveGenerator, Pick
 from rag.answer.prompts import PromptSource, build_messages, condense_messages, language_retry
 from rag.errors import GeneratorError
-from rag.i18n.answers import is_refusal
+from rag.i18n.answers import is_refusal, refusal_text
 from rag.protocols import ChatModel, History
-from rag.records import Hit, Retrieval
+from rag.records import Retrieval
 from rag.text.lang import detect
 from rag.text.markers import parse_markers, strip_markers
 
-# Per source: the best sentences by cosine to the question, each with this many neighbours
-# on either side, in document order. Whole chunks (120-250 e5 tokens each, five of them)
-# cost a 1.5B model on 2 cores 30-50 s of prompt processing at 25-39 tokens/s.
-BEST_SENTENCES = 2
+# The evidence an LLM sees: the sentences the extractive scorer ranks highest, each with
+# its neighbours, grouped by source in document order. Whole chunks (5 x 120-250 e5 tokens)
+# made a ~1,700-token prompt: 47-51 s to the first token for Qwen2.5 1.5B on 2 loaded cores
+# (eval/README.md, Local LLM); the cosine-best sentence alone often missed the answer.
+EVIDENCE_SENTENCES = 4
 NEIGHBOURS = 1
 
 
-def focus(hit: Hit, query_vector: np.ndarray | None) -> str:
-    """The part of `hit` the model needs: its best sentences and their neighbours."""
-    sentences = hit.sentences
-    if query_vector is None or len(sentences) <= BEST_SENTENCES * (1 + 2 * NEIGHBOURS):
-        return hit.chunk.text
-    sims = np.array([float(s.vector @ query_vector) for s in sentences])
-    keep: set[int] = set()
-    for i in np.argsort(-sims)[:BEST_SENTENCES]:
-        keep.update(range(max(0, i - NEIGHBOURS), min(len(sentences), i + NEIGHBOURS + 1)))
-    parts: list[str] = []
-    last = -2
-    for i in sorted(keep):
-        if parts and i != last + 1:
-            parts.append("…")
-        parts.append(hit.sentence_text(sentences[i]))
-        last = i
-    return " ".join(parts)
+def evidence(retrieval: Retrieval, picks: Sequence[Pick]) -> list[PromptSource]:
+    """Numbered sources holding only the top picks' sentences and their neighbours; hits
+    with no top pick are left out (their numbers simply don't appear)."""
+    keep: dict[int, set[int]] = {}
+    for pick in picks[:EVIDENCE_SENTENCES]:
+        hit = retrieval.hits[pick.n - 1]
+        i = next(j for j, s in enumerate(hit.sentences) if s.span == pick.span)
+        lo, hi = max(0, i - NEIGHBOURS), min(len(hit.sentences), i + NEIGHBOURS + 1)
+        keep.setdefault(pick.n, set()).update(range(lo, hi))
+    sources = []
+    for n in sorted(keep):
+        hit = retrieval.hits[n - 1]
+        parts: list[str] = []
+        last = -2
+        for i in sorted(keep[n]):
+            if parts and i != last + 1:
+                parts.append("…")
+            parts.append(hit.sentence_text(hit.sentences[i]))
+            last = i
+        sources.append(PromptSource(n, hit.doc.title, hit.doc.date, hit.doc.lang, " ".join(parts)))
+    return sources
 
 
 def in_language(text: str, lang: str) -> bool:
@@ -52,11 +57,14 @@ def in_language(text: str, lang: str) -> bool:
 
 
 class LLMGenerator:
-    """Prompts `model` with the retrieved passages as numbered sources."""
+    """Prompts `model` with the evidence the extractive scorer picks from the retrieved
+    passages; when the scorer finds nothing that answers, refuses without asking the model
+    (the calibrated answerability decision holds for both generators)."""
 
-    def __init__(self, model: ChatModel) -> None:
+    def __init__(self, model: ChatModel, selector: ExtractiveGenerator | None = None) -> None:
         self.model = model
         self.name = model.name
+        self.selector = selector or ExtractiveGenerator()
 
     def standalone(self, question: str, history: History, lang: str) -> str:
         """The model's rewrite of a follow-up; GeneratorError if the rewrite is unusable."""
@@ -73,13 +81,15 @@ class LLMGenerator:
         the question's, the model is asked once more with the language named, and the
         drafts start over. GeneratorError when the final answer cites nothing or is still
         in the wrong language (the assistant then shows the extractive answer)."""
-        sources = [
-            PromptSource(n, h.doc.title, h.doc.date, h.doc.lang, focus(h, retrieval.query_vector))
-            for n, h in enumerate(retrieval.hits, 1)
-        ]
+        picks = self.selector.rank(retrieval)
+        if is_refusal(self.selector.answer(retrieval, picks)):
+            yield refusal_text(retrieval.lang)
+            return
+        sources = evidence(retrieval, picks)
         messages = build_messages(
             retrieval.question, retrieval.lang, sources, list(history),
             context_window=self.model.context_window, count_tokens=self.model.count_tokens,
+            refusal_rule=False,  # the scorer judged the question answerable already
         )
         text = ""
         for piece in self.model.stream(messages):

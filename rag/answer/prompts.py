@@ -177,12 +177,20 @@ def _history_block(history: list[tuple[str, str]], lang: str) -> str:
     return "\n".join([_LABELS[lang]["history"], *_turns(history, lang)]) if history else ""
 
 
-def _user_message(question: str, lang: str, blocks: list[str], history_block: str) -> str:
+def _without_refusal(system: str, reminder: str) -> tuple[str, str]:
+    """The system prompt without its refusal rule (5.) and the reminder without its last
+    sentence (the refusal clause)."""
+    return re.sub(r"\n5\.[^\n]*", "", system), reminder.rsplit(". ", 1)[0] + "."
+
+
+def _user_message(
+    question: str, lang: str, blocks: list[str], history_block: str, refusal_rule: bool = True
+) -> str:
     labels = _LABELS[lang]
     parts = [history_block] if history_block else []
     parts.append(f"{labels['sources']}\n{_OPEN}\n" + "\n\n".join(blocks) + f"\n{_CLOSE}")
     parts.append(f"{labels['q']}: {question.strip()}")
-    parts.append(labels["reminder"])
+    parts.append(labels["reminder"] if refusal_rule else _without_refusal("", labels["reminder"])[1])
     return "\n\n".join(parts)
 
 
@@ -220,18 +228,23 @@ def build_messages(
     context_window: int,
     count_tokens: Callable[[str], int],
     reserve: int = 512,
+    refusal_rule: bool = True,
 ) -> list[dict[str, str]]:
     """System + user messages with numbered sources, fitting `context_window - reserve`
-    tokens (`reserve` is left for the answer). Sources are dropped from the end and the
+    tokens (`reserve` is left for the answer). `refusal_rule=False` leaves out the
+    instruction to answer with the refusal sentence, for callers that decided answerability
+    already: with it, Qwen2.5-Coder 1.5B refused «Кто открыл медиафорум в Алматы?» though
+    its sources named both people; without it, it answered. Sources are dropped from the end and the
     last one kept is cut at a sentence boundary; history (at most 2 turns) goes first
     if even the question does not fit. Raises GeneratorError if nothing fits."""
     lang = _lang(lang)
     budget = context_window - reserve
-    system = {"role": "system", "content": SYSTEM[lang]}
+    system_text = SYSTEM[lang] if refusal_rule else _without_refusal(SYSTEM[lang], "")[0]
+    system = {"role": "system", "content": system_text}
     turns = list(history[-HISTORY_TURNS:])
 
     def total(blocks: list[str], hist: str) -> int:
-        user = {"role": "user", "content": _user_message(question, lang, blocks, hist)}
+        user = {"role": "user", "content": _user_message(question, lang, blocks, hist, refusal_rule)}
         return prompt_tokens([system, user], count_tokens)
 
     hist = _history_block(turns, lang)
@@ -252,7 +265,7 @@ def build_messages(
         if cut is not None:
             blocks.append(cut)
         break
-    user = {"role": "user", "content": _user_message(question, lang, blocks, hist)}
+    user = {"role": "user", "content": _user_message(question, lang, blocks, hist, refusal_rule)}
     return [system, user]
 
 
