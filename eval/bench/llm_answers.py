@@ -49,7 +49,7 @@ def runs(limit: int) -> list[tuple[str, Path | None, list[Path], bool]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--generators", default="extractive,llama-cpp")
-    parser.add_argument("--limit", type=int, default=100, help="questions per dev group (0: all)")
+    parser.add_argument("--limit", type=int, default=100, help="questions per group (0: all)")
     parser.add_argument("--only", default="", help="comma-separated run names (default: all)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -61,7 +61,7 @@ def main() -> None:
         for generator in args.generators.split(","):
             summary, _ = run_eval(
                 base.with_(generator=generator), questions, pools or None,
-                limit=args.limit if questions else 0, unanswerable=unanswerable,
+                limit=args.limit, unanswerable=unanswerable,
                 log=lambda m: print(m, file=sys.stderr),
             )
             for group, figures in [*summary["groups"].items(), ("overall", summary["overall"])]:
