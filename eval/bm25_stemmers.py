@@ -8,20 +8,15 @@ plus en→ru as a cross-lingual reference.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rag.eval.sets import read_jsonl  # noqa: E402
 from rag.index.bm25 import BM25Channel  # noqa: E402
 from rag.text import words as bm25  # noqa: E402
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def evaluate(

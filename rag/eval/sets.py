@@ -33,7 +33,8 @@ class EvalQuestion:
         return f"{self.lang}->{self.doc_lang}"
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a question or passage file; InputError naming the file and line."""
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     rows = []
@@ -51,7 +52,7 @@ def load_passages(paths: Sequence[Path]) -> list[Document]:
     """Passage rows (`passage_id`, `lang`, `title`, `text`) as documents."""
     docs = []
     for path in paths:
-        for row in _read_jsonl(Path(path)):
+        for row in read_jsonl(Path(path)):
             text = clean_text(row["text"])
             docs.append(
                 Document(
@@ -69,7 +70,7 @@ def load_passages(paths: Sequence[Path]) -> list[Document]:
 def load_dev_questions(path: Path) -> list[EvalQuestion]:
     """Question rows of the normalised dev format."""
     out = []
-    for row in _read_jsonl(Path(path)):
+    for row in read_jsonl(Path(path)):
         out.append(
             EvalQuestion(
                 qid=row["id"],
@@ -91,7 +92,7 @@ def load_gold(path: Path, corpus: Path) -> tuple[list[EvalQuestion], list[Path]]
     ids = {p.name: load_document(p).doc_id for p in files}
     langs = {p.name: load_document(p).lang for p in files}
     out = []
-    for row in _read_jsonl(Path(path)):
+    for row in read_jsonl(Path(path)):
         gold = row.get("gold", [])
         missing = [g["doc"] for g in gold if g["doc"] not in ids]
         if missing:

@@ -230,6 +230,30 @@ def _load_previous(
         return None
 
 
+def _sentence_texts(
+    chunks: list[Chunk], docs: dict[str, Document]
+) -> tuple[list[str], list[str], list[list[int]]]:
+    """Each distinct sentence text once (overlapping chunks share sentences), its key, and
+    for every chunk the rows of its sentences."""
+    texts: list[str] = []
+    keys: list[str] = []
+    rows_of: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for chunk in chunks:
+        doc = docs[chunk.doc_id]
+        rows = []
+        for s, e in chunk.sentences:
+            text = embed_text(doc, doc.text[s:e])
+            key = text_key(text)
+            if key not in seen:
+                seen[key] = len(keys)
+                keys.append(key)
+                texts.append(text)
+            rows.append(seen[key])
+        rows_of.append(rows)
+    return texts, keys, rows_of
+
+
 def write_index(
     docs: dict[str, Document],
     fresh: list[Document],
@@ -261,22 +285,7 @@ def write_index(
 
     chunk_texts = [embed_text(docs[c.doc_id], c.text) for c in chunks]
     chunk_keys = [text_key(t) for t in chunk_texts]
-    sent_texts: list[str] = []
-    sent_keys: list[str] = []
-    sentence_rows: list[list[int]] = []
-    seen: dict[str, int] = {}
-    for chunk in chunks:
-        doc = docs[chunk.doc_id]
-        rows = []
-        for s, e in chunk.sentences:
-            text = embed_text(doc, doc.text[s:e])
-            key = text_key(text)
-            if key not in seen:
-                seen[key] = len(sent_keys)
-                sent_keys.append(key)
-                sent_texts.append(text)
-            rows.append(seen[key])
-        sentence_rows.append(rows)
+    sent_texts, sent_keys, sentence_rows = _sentence_texts(chunks, docs)
 
     known: dict[str, np.ndarray] = {}
     if old is not None:

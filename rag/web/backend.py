@@ -14,7 +14,6 @@ import shutil
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from rag.answer.assistant import Assistant
 from rag.answer.generators import make_generator
+from rag.answer.openai_chat import split_base_url
 from rag.errors import ConfigError, IndexMismatchError, IndexMissingError, InputError, JauapError
 from rag.i18n.page import UPLOAD_LIMIT_MB
 from rag.index import store
@@ -53,14 +53,14 @@ class BusyError(JauapError):
 
 
 def public_url(url: str | None) -> str:
-    """A base URL without any user:password@ part (what the page may show)."""
+    """A base URL without any user:password@ part (what the page may show); "" for none
+    or an unusable one."""
     if not url:
         return ""
-    parts = urllib.parse.urlsplit(url.strip())
-    if not parts.hostname:
+    try:
+        return split_base_url(url)[0]
+    except ConfigError:
         return ""
-    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def available_generators(settings: Settings) -> list[str]:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from rag.i18n.page import t
+from rag.text.markers import MARKER
 
 MAX_DOC_CHARS = 100_000  # the "whole document" view of a huge upload is cut here
 PANEL_TURNS = 5  # source sections kept in the panel (newest first)
-_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _ENTITIES = str.maketrans(
     {
         "&": "&amp;",
@@ -56,7 +56,7 @@ def linkify(escaped: str, turn: int) -> str:
             f'<a class="jauap-cite" href="#{card_id(turn, int(n))}">[{int(n)}]</a>' for n in numbers
         )
 
-    return _MARKER.sub(repl, escaped)
+    return MARKER.sub(repl, escaped)
 
 
 def _lines(escaped: str) -> str:
