@@ -3,6 +3,7 @@ deterministic fake embedder and a private embedding cache."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -62,6 +63,15 @@ def fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture
+def clean_env(fake_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """`fake_env` and nothing else from the caller's shell: no other JAUAP_* or OPENAI_*."""
+    for name in list(os.environ):
+        if (name.startswith("JAUAP_") and name not in fake_env) or name.startswith("OPENAI_"):
+            monkeypatch.delenv(name)
+    return fake_env
 
 
 @pytest.fixture

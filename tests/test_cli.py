@@ -34,12 +34,9 @@ HIT_KEYS = {
 
 
 @pytest.fixture
-def env(fake_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Only the variables the tests choose: no JAUAP_* or OPENAI_* from the caller's shell."""
-    for name in list(os.environ):
-        if (name.startswith("JAUAP_") and name not in fake_env) or name.startswith("OPENAI_"):
-            monkeypatch.delenv(name)
-    return fake_env
+def env(clean_env: dict[str, str]) -> dict[str, str]:
+    """Only the variables the tests choose (conftest's clean_env)."""
+    return clean_env
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ embedder and hostile files built on the spot (no fixtures on disk)."""
 
 from __future__ import annotations
 
-import os
 import random
 import zipfile
 from pathlib import Path
@@ -81,12 +80,9 @@ def write(path: Path, data: bytes | str) -> Path:
 
 
 @pytest.fixture
-def cli_env(fake_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Only JAUAP_EMBEDDER=fake and a private cache: nothing from the caller's shell."""
-    for name in list(os.environ):
-        if (name.startswith("JAUAP_") and name not in fake_env) or name.startswith("OPENAI_"):
-            monkeypatch.delenv(name)
-    return fake_env
+def cli_env(clean_env: dict[str, str]) -> dict[str, str]:
+    """Only JAUAP_EMBEDDER=fake and a private cache (conftest's clean_env)."""
+    return clean_env
 
 
 def invoke(env: dict[str, str], *args: str) -> Result:
