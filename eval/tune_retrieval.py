@@ -33,7 +33,7 @@ VARIANTS = {
     "hybrid-norerank": RetrievalSettings(rerank=False),
     "hybrid-sub0.5": RetrievalSettings(substitute=0.5),
     "hybrid-sub0.25": RetrievalSettings(substitute=0.25),
-    "hybrid-xs0.5": RetrievalSettings(bm25_same_script=0.5),
+    "hybrid-xs0.5": RetrievalSettings(bm25_cross_language=0.5),
     "hybrid": RetrievalSettings(),
 }
 

@@ -44,7 +44,7 @@ class RetrievalSettings:
     substitute: float = 1.0
     # Names and numbers match across languages when the question's are also searched the
     # other language's way (Cyrillic kk <-> ru; English names transliterated).
-    bm25_same_script: float = 1.0
+    bm25_cross_language: float = 1.0
     sentence_weight: float = 0.5
     rerank: bool = True
 
@@ -142,7 +142,7 @@ class HybridRetriever:
             fused[row] = fused.get(row, 0.0) + weight / (k + r)
         for ranked in cross:
             for r, (row, _) in enumerate(ranked, 1):
-                fused[row] = fused.get(row, 0.0) + s.bm25_same_script / (k + r)
+                fused[row] = fused.get(row, 0.0) + s.bm25_cross_language / (k + r)
         return fused
 
     def rerank(
