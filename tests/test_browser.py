@@ -195,6 +195,11 @@ def test_questions_in_three_languages(server, browser) -> None:  # noqa: ANN001
     # interface language switch
     page.get_by_text("English", exact=True).click()
     page.wait_for_function("() => document.querySelector('#jauap-send').innerText.includes('Ask')")
+    # the tab labels update in their own round trip: wait for them (up to 10 s), then check
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[role=tab]')].some(t => t.innerText.includes('Documents'))",
+        timeout=10_000,
+    )
     # every area is relabelled (from one list of component → update) and the chat is kept
     tabs = page.get_by_role("tab").all_inner_texts()
     assert any("Chat" in x for x in tabs) and any("Documents" in x for x in tabs), tabs
