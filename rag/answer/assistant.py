@@ -83,10 +83,6 @@ class Assistant:
         self.k = k
         self.embedder = embedder
 
-    @property
-    def generator_name(self) -> str:
-        return self.generator.name
-
     def ask(self, question: str, history: History = ()) -> Answer:
         """Answer one question; never raises for backend failures (falls back instead)."""
         return deque(self.stream(question, history), maxlen=1)[0]
@@ -116,7 +112,6 @@ class Assistant:
                 # from the question to the first words the asker sees
                 timings.setdefault("first_token", time.perf_counter() - asked)
                 yield Answer(question, text, lang, False, [], self.generator.name, dict(timings))
-
         except GeneratorError as exc:
             log.warning("%s failed, falling back to the extractive answer: %s", self.generator.name, exc)
             fallback = f"{self.generator.name} could not answer; showing the extractive answer"
@@ -143,11 +138,14 @@ class Assistant:
     ) -> Answer:
         sources = [h.to_dict() for h in retrieval.hits]
         shown_standalone = standalone if standalone != question else None
-        if is_refusal(text):
+        def refused(**extra: Any) -> Answer:
             return Answer(
                 question, refusal_text(retrieval.lang), retrieval.lang, True, [], name, timings,
-                sources=sources, standalone_question=shown_standalone, fallback=fallback,
+                sources=sources, standalone_question=shown_standalone, fallback=fallback, **extra,
             )
+
+        if is_refusal(text):
+            return refused()
         started = time.perf_counter()
         checked = cite.check(text, retrieval.hits, retrieval.lang, self.embedder)
         timings["citation_check"] = time.perf_counter() - started
@@ -155,11 +153,8 @@ class Assistant:
             # Not one sentence holds up against its source: say so rather than show an
             # unsupported answer as if it were supported.
             log.info("%s answer refused: no sentence supported by its citation", name)
-            return Answer(
-                question, refusal_text(retrieval.lang), retrieval.lang, True, [], name, timings,
-                sources=sources, standalone_question=shown_standalone, fallback=fallback,
-                supported_share=0.0,
-                unsupported=[c.text for c in checked.claims if not c.supported],
+            return refused(
+                supported_share=0.0, unsupported=[c.text for c in checked.claims if not c.supported]
             )
         return Answer(
             question=question,
