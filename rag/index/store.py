@@ -234,9 +234,17 @@ def _read_generation(gen: Path, index_dir: Path) -> IndexData:
         sentence_keys = check.read_json(gen / "sentence_keys.json")
         if not isinstance(sentence_keys, list) or len(sentence_keys) != m.sentences:
             raise check.Damage(f"sentence_keys.json does not hold {m.sentences} keys")
-        vectors = check.load_npy(gen / "vectors.npy", m.chunks, m.dim)
-        sentence_vectors = check.load_npy(gen / "sentence_vectors.npy", m.sentences, m.dim)
-        ann = check.guarded("faiss.index", lambda: faiss.read_index(str(gen / "faiss.index")))
+        # Mapped, not read: serving touches the rows of a few candidates per question, so
+        # only those pages become resident (sentence vectors were 1.2 GB of the 2.4 GB
+        # resident at 100k chunks; eval/bench/memory.py).
+        vectors = check.load_npy(gen / "vectors.npy", m.chunks, m.dim, mmap=True)
+        sentence_vectors = check.load_npy(
+            gen / "sentence_vectors.npy", m.sentences, m.dim, mmap=True
+        )
+        ann = check.guarded(
+            "faiss.index",
+            lambda: faiss.read_index(str(gen / "faiss.index"), faiss.IO_FLAG_MMAP_IFC),
+        )
         check.check_ann(ann, m.chunks, m.dim)
         bm25 = check.guarded("the BM25 index", lambda: BM25Channel.load(gen / "bm25"))
         if len(bm25) != m.chunks:

@@ -73,10 +73,12 @@ def check_fields(name: str, raw: Any, types: dict[str, type], optional: set[str]
             raise Damage(f"{name} field {key!r} is not of type {kind.__name__}")
 
 
-def load_npy(path: Path, rows: int, dim: int) -> np.ndarray:
-    """A float32 matrix of shape (rows, dim) from an .npy file."""
+def load_npy(path: Path, rows: int, dim: int, mmap: bool = False) -> np.ndarray:
+    """A float32 matrix of shape (rows, dim) from an .npy file; with `mmap` the file is
+    mapped, not read (pages come in as they are touched), and a file too short for its
+    header's shape is Damage all the same (numpy checks the length when mapping)."""
     try:
-        array = np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except FileNotFoundError:
         raise Damage(f"{path.name} is missing") from None
     except (ValueError, EOFError, OSError) as exc:
@@ -85,7 +87,7 @@ def load_npy(path: Path, rows: int, dim: int) -> np.ndarray:
         raise Damage(f"{path.name} holds {array.dtype}, not float32")
     if array.shape != (rows, dim):
         raise Damage(f"{path.name} has shape {array.shape}, expected {(rows, dim)}")
-    return array
+    return np.asarray(array)  # a plain ndarray view of the map: callers see no np.memmap
 
 
 def guarded(what: str, load: Callable[[], T]) -> T:
