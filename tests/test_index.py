@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexMismatchError, IndexMissingError, InputError
-from rag.index import store
+from rag.index import sources, store
 from rag.index.embedders import FakeEmbedder
 from rag.index.indexer import IndexReport, index_paths, text_key
 from rag.index.vector_cache import VectorCache
@@ -430,3 +431,49 @@ def test_loaded_chunks_match_freshly_read_documents(corpus: Path, index_dir: Pat
     for path in (corpus / RU_NAME, corpus / KK_NAME):
         doc = load_document(path)
         assert data.docs[doc.doc_id] == doc
+
+
+# --- an unchanged folder decided from file states, the index not loaded (rag.index.sources)
+
+
+@pytest.fixture
+def settled(corpus: Path) -> Path:
+    """The corpus once its files are older than the racy window (else never trusted)."""
+    time.sleep(sources.RACY_NS / 1e9 + 0.1)
+    return corpus
+
+
+def test_unchanged_folder_is_decided_from_file_states(settled: Path, index_dir: Path) -> None:
+    _build(settled, index_dir)
+    generation = _current(index_dir)
+    files = sorted(settled.glob("*.txt"))
+    fp, chunking = FakeEmbedder().fingerprint(), asdict(SMALL)
+    states = sources.file_states(files)
+    manifest = sources.unchanged(index_dir, states, fp, chunking)
+    assert manifest is not None and manifest.documents == 2
+    report, embedder = _build(settled, index_dir)
+    assert report.unchanged == report.documents == 2 and report.chunks == manifest.chunks
+    assert embedder.texts == [] and _current(index_dir) == generation
+    # anything else than the same files, embedder and chunking: the full run decides
+    assert sources.unchanged(index_dir, states, "other-fingerprint", chunking) is None
+    assert sources.unchanged(index_dir, states, fp, asdict(ChunkSettings())) is None
+    assert sources.unchanged(index_dir, sources.file_states(files[:1]), fp, chunking) is None
+
+
+def test_same_size_rewrite_and_damaged_generation_take_the_full_path(
+    settled: Path, index_dir: Path
+) -> None:
+    _build(settled, index_dir)
+    path = settled / RU_NAME
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("а", "о", 1), encoding="utf-8")  # same byte size
+    report, embedder = _build(settled, index_dir)
+    assert report.changed == 1 and embedder.texts
+    time.sleep(sources.RACY_NS / 1e9 + 0.1)
+    _build(settled, index_dir)  # records the settled states again
+    vectors = index_dir / _current(index_dir) / "vectors.npy"
+    vectors.write_bytes(vectors.read_bytes()[:-8])
+    states = sources.file_states(sorted(settled.glob("*.txt")))
+    assert sources.unchanged(index_dir, states, FakeEmbedder().fingerprint(), asdict(SMALL)) is None
+    report, _ = _build(settled, index_dir)
+    assert "vectors.npy" in report.rebuilt_because and report.new == 2

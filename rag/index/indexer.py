@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import IndexCorruptError, InputError
-from rag.index import store
+from rag.index import sources, store
 from rag.index.bm25 import BM25Channel
 from rag.index.vector_cache import VectorCache
 from rag.ingest.chunking import ChunkSettings, chunk_document
@@ -132,12 +132,21 @@ def index_paths(
             f"no supported documents ({', '.join(sorted(SUPPORTED))}) in "
             + ", ".join(map(str, paths))
         )
+    states = sources.file_states(files)  # before anything is read
     with store.writer_lock(index_dir, on_wait=lambda: _say_waiting(index_dir, progress)):
+        same = None if rebuild else sources.unchanged(
+            index_dir, states, embedder.fingerprint(), asdict(chunking))
+        if same is not None:  # nothing changed: the index is not even loaded
+            report.documents = report.unchanged = same.documents
+            report.chunks = same.chunks
+            report.seconds = time.perf_counter() - started
+            return report
         old = _load_previous(index_dir, embedder, chunking, rebuild, report)
         if report.rebuilt_because:
             _note(f"{report.rebuilt_because}; rebuilding it from scratch", progress)
         docs, fresh = _read_files(files, old, report, limits)
         write_index(docs, fresh, old, index_dir, embedder, chunking, report, progress, cache)
+        sources.record(index_dir, states, docs)
     report.seconds = time.perf_counter() - started
     return report
 

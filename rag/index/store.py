@@ -186,6 +186,11 @@ def _read_manifest(gen: Path, index_dir: Path) -> Manifest:
     return Manifest(**raw)
 
 
+def load_manifest_of(gen: Path, index_dir: Path) -> Manifest:
+    """The manifest of generation `gen` (held by the caller), checked."""
+    return _read_manifest(gen, Path(index_dir))
+
+
 def load_manifest(index_dir: Path) -> Manifest:
     """The current generation's manifest, checked."""
     return gens.with_generation(index_dir, lambda gen: _read_manifest(gen, Path(index_dir)))
