@@ -42,6 +42,23 @@ class Embedder(Protocol):
 
 
 @runtime_checkable
+class SpanEmbedder(Embedder, Protocol):
+    """An embedder that also pools sentence vectors out of a passage's own forward pass,
+    so the indexer need not encode every sentence again (issue 14)."""
+
+    # "pooled" (the indexer uses embed_passages_with_spans) or "separate" (it does not)
+    sentence_vectors: str
+
+    def embed_passages_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors as `embed_passages`, and per text one unit row for each
+        (start, end) character span of `spans[i]`, pooled over the tokens of that span;
+        an all-zero row where the span could not be pooled (e.g. cut by truncation)."""
+        ...
+
+
+@runtime_checkable
 class Retriever(Protocol):
     """Ranks indexed chunks for a question and hands over what answering needs."""
 

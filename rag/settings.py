@@ -16,6 +16,10 @@ from rag.ingest.chunking import ChunkSettings
 # The sample corpus (Russian and Kazakh news) ships inside the package.
 SAMPLE_CORPUS = Path(str(resources.files("rag") / "data" / "sample_corpus"))
 DEFAULT_EMBEDDER = "multilingual-e5-small"
+# How the indexer makes sentence vectors (rag.index.pooled): "pooled" from each chunk's
+# own forward pass, or "separate" (every sentence encoded again).
+SENTENCE_VECTOR_MODES = ("pooled", "separate")
+DEFAULT_SENTENCE_VECTORS = "separate"
 MAX_K = 50  # passages per answer or search; more than this does not fit any prompt
 UI_LANGS = ("kk", "ru", "en")
 
@@ -63,6 +67,9 @@ class Settings:
     # runtime's threads (single-query latency 13 ms median with 1 BLAS thread, 25 ms with
     # the default; shared/notes); see apply_thread_limits.
     blas_threads: int = 1
+    # Sentence vectors pooled from each chunk's pass or encoded separately (issue 14);
+    # recorded in the index manifest, an index built the other way is rebuilt.
+    sentence_vectors: str = DEFAULT_SENTENCE_VECTORS
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= MAX_K:
@@ -81,6 +88,11 @@ class Settings:
             len(self.api_key) < 8 or any(c.isspace() for c in self.api_key)
         ):
             raise ConfigError("JAUAP_API_KEY must be at least 8 characters, without spaces")
+        if self.sentence_vectors not in SENTENCE_VECTOR_MODES:
+            raise ConfigError(
+                f"sentence_vectors must be one of {', '.join(SENTENCE_VECTOR_MODES)}, "
+                f"got {self.sentence_vectors!r}"
+            )
         if self.blas_threads < 1:
             raise ConfigError(f"blas_threads must be >= 1, got {self.blas_threads}")
         object.__setattr__(self, "index_dir", Path(self.index_dir))

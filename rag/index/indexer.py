@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import IndexCorruptError, InputError
-from rag.index import sources, store
+from rag.index import pooled, sources, store
 from rag.index.bm25 import BM25Channel
 from rag.index.vector_cache import VectorCache
 from rag.ingest.chunking import ChunkSettings, chunk_document
 from rag.ingest.documents import SUPPORTED, discover, doc_id_for, file_hash, load_document
 from rag.ingest.readers import DEFAULT_LIMITS, IngestLimits
-from rag.protocols import Embedder
+from rag.protocols import Embedder, SpanEmbedder
 from rag.records import Chunk, Document
 
 Progress = Callable[[float, str], None]
@@ -37,6 +37,9 @@ class IndexReport:
     embedded_chunks: int = 0
     embedded_sentences: int = 0
     embedded_tokens: int = 0
+    # Sentences whose vector could not be pooled from their chunk's pass (mode "pooled"):
+    # encoded on their own (rag.index.pooled).
+    sentences_alone: int = 0
     embed_seconds: float = 0.0
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)
@@ -96,7 +99,10 @@ def embed_missing(
     if bar is not None:
         bar.close()
     report.embed_seconds += time.perf_counter() - started
-    dim = embedder.dim
+    return _stack(known, keys, embedder.dim)
+
+
+def _stack(known: dict[str, np.ndarray], keys: Sequence[str], dim: int) -> np.ndarray:
     if not keys:
         return np.zeros((0, dim), dtype=np.float32)
     return np.stack([known[k] for k in keys]).astype(np.float32)
@@ -121,9 +127,13 @@ def index_paths(
     progress: Progress | None = None,
     cache: VectorCache | None = None,
     limits: IngestLimits = DEFAULT_LIMITS,
+    sentence_vectors: str | None = None,
 ) -> IndexReport:
     """Make the index at `index_dir` mirror the supported files under `paths`. Files that
-    can't be read or break `limits` are listed with the reason in `report.skipped`."""
+    can't be read or break `limits` are listed with the reason in `report.skipped`.
+    `sentence_vectors`: "pooled" from each chunk's pass or "separate" (rag.index.pooled),
+    by default the embedder's own setting; an index built the other way is rebuilt."""
+    mode = pooled.effective_mode(embedder, sentence_vectors)
     started = time.perf_counter()
     report = IndexReport()
     files = _scan(paths, report)
@@ -136,16 +146,17 @@ def index_paths(
     with store.writer_lock(index_dir, on_wait=lambda: _say_waiting(index_dir, progress)):
         same = None if rebuild else sources.unchanged(
             index_dir, states, embedder.fingerprint(), asdict(chunking))
-        if same is not None:  # nothing changed: the index is not even loaded
+        if same is not None and same.sentence_vectors == mode:  # nothing changed: not loaded
             report.documents = report.unchanged = same.documents
             report.chunks = same.chunks
             report.seconds = time.perf_counter() - started
             return report
-        old = _load_previous(index_dir, embedder, chunking, rebuild, report)
+        old = _load_previous(index_dir, embedder, chunking, rebuild, report, mode)
         if report.rebuilt_because:
             _note(f"{report.rebuilt_because}; rebuilding it from scratch", progress)
         docs, fresh = _read_files(files, old, report, limits)
-        write_index(docs, fresh, old, index_dir, embedder, chunking, report, progress, cache)
+        write_index(docs, fresh, old, index_dir, embedder, chunking, report, progress, cache,
+                    mode)
         sources.record(index_dir, states, docs)
     report.seconds = time.perf_counter() - started
     return report
@@ -205,14 +216,17 @@ def index_documents(
     chunking: ChunkSettings,
     cache: VectorCache | None = None,
     progress: Progress | None = None,
+    sentence_vectors: str | None = None,
 ) -> IndexReport:
     """Index documents that are not files (e.g. the passages of an eval set), from scratch."""
+    mode = pooled.effective_mode(embedder, sentence_vectors)
     started = time.perf_counter()
     report = IndexReport(new=len(documents))
     docs = {d.doc_id: d for d in documents}
     with store.writer_lock(index_dir, on_wait=lambda: _say_waiting(index_dir, progress)):
         write_index(
-            docs, list(docs.values()), None, index_dir, embedder, chunking, report, progress, cache
+            docs, list(docs.values()), None, index_dir, embedder, chunking, report, progress, cache,
+            mode,
         )
     report.seconds = time.perf_counter() - started
     return report
@@ -220,7 +234,7 @@ def index_documents(
 
 def _load_previous(
     index_dir: Path, embedder: Embedder, chunking: ChunkSettings, rebuild: bool,
-    report: IndexReport,
+    report: IndexReport, mode: str,
 ) -> store.IndexData | None:
     """The index to update, or None to build from scratch (asked to, none yet, other chunk
     sizes, or damaged: then `report.rebuilt_because` says what was wrong)."""
@@ -233,6 +247,12 @@ def _load_previous(
         store.check_compatible(manifest, embedder.name, embedder.fingerprint(), index_dir)
         if manifest.chunking != asdict(chunking):
             return None  # different chunk sizes: every chunk changes
+        if manifest.sentence_vectors != mode:
+            report.rebuilt_because = (
+                f"the index in {index_dir} has {manifest.sentence_vectors} sentence vectors, "
+                f"{mode} are asked for (JAUAP_SENTENCE_VECTORS)"
+            )
+            return None
         return store.load(index_dir)
     except IndexCorruptError as exc:
         report.rebuilt_because = str(exc).split("; rebuild it with")[0]
@@ -273,8 +293,10 @@ def write_index(
     report: IndexReport,
     progress: Progress | None,
     cache: VectorCache | None,
+    mode: str = "separate",
 ) -> None:
-    """Chunk fresh documents, embed what no earlier run embedded, write a new generation."""
+    """Chunk fresh documents, embed what no earlier run embedded, write a new generation.
+    `mode`: how sentence vectors are made, "pooled" or "separate" (rag.index.pooled)."""
     old_docs = old.docs if old else {}
     report.removed = len(set(old_docs) - set(docs))
     report.documents = len(docs)
@@ -294,7 +316,12 @@ def write_index(
 
     chunk_texts = [embed_text(docs[c.doc_id], c.text) for c in chunks]
     chunk_keys = [text_key(t) for t in chunk_texts]
-    sent_texts, sent_keys, sentence_rows = _sentence_texts(chunks, docs)
+    pool, sent_texts = None, list[str]()
+    if mode == "pooled":
+        pool = pooled.plan(chunks, docs, chunk_texts, embed_text, text_key)
+        sent_keys, sentence_rows = pool.keys, pool.rows_of
+    else:
+        sent_texts, sent_keys, sentence_rows = _sentence_texts(chunks, docs)
 
     known: dict[str, np.ndarray] = {}
     if old is not None:
@@ -303,21 +330,29 @@ def write_index(
     if cache is not None:
         known.update(cache.get_many(k for k in set(chunk_keys) | set(sent_keys) if k not in known))
     before = set(known)
-    vectors = embed_missing(
-        embedder, chunk_texts, chunk_keys, known, report, progress, "chunks", cache=cache
-    )
-    report.embedded_chunks = len(known) - len(before)
-    n_after_chunks = len(known)
-    sentence_vectors = embed_missing(
-        embedder, sent_texts, sent_keys, known, report, progress, "sentences", cache=cache
-    )
-    report.embedded_sentences = len(known) - n_after_chunks
-    new_keys = set(known) - before
-    report.embedded_tokens = sum(
-        embedder.count_tokens(t)
-        for t, k in zip(chunk_texts + sent_texts, chunk_keys + sent_keys, strict=True)
-        if k in new_keys
-    )
+    if pool is not None and isinstance(embedder, SpanEmbedder):
+        started = time.perf_counter()
+        ran, report.sentences_alone = pooled.embed_pooled(
+            embedder, chunk_texts, chunk_keys, pool, known, progress, cache
+        )
+        report.embed_seconds += time.perf_counter() - started
+        report.embedded_chunks = len(set(chunk_keys) - before)
+        report.embedded_sentences = len(set(sent_keys) - before)
+        report.embedded_tokens = sum(embedder.count_tokens(t) for t in ran)
+    else:
+        embed_missing(embedder, chunk_texts, chunk_keys, known, report, progress, "chunks", cache=cache)
+        report.embedded_chunks = len(known) - len(before)
+        n_after_chunks = len(known)
+        embed_missing(embedder, sent_texts, sent_keys, known, report, progress, "sentences", cache=cache)
+        report.embedded_sentences = len(known) - n_after_chunks
+        new_keys = set(known) - before
+        report.embedded_tokens = sum(
+            embedder.count_tokens(t)
+            for t, k in zip(chunk_texts + sent_texts, chunk_keys + sent_keys, strict=True)
+            if k in new_keys
+        )
+    vectors = _stack(known, chunk_keys, embedder.dim)
+    sentence_vectors = _stack(known, sent_keys, embedder.dim)
 
     ann, kind = store.build_ann(vectors)
     data = store.IndexData(
@@ -331,6 +366,7 @@ def write_index(
             chunks=len(chunks),
             sentences=len(sent_keys),
             versions=store.package_versions(),
+            sentence_vectors=mode,
         ),
         docs=docs,
         chunks=chunks,

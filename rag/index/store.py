@@ -52,6 +52,9 @@ class Manifest:
     versions: dict = field(default_factory=dict)
     format: int = FORMAT_VERSION
     updated: str = ""
+    # Sentence vectors "pooled" from each chunk's pass or encoded "separate"ly (rag.index.pooled);
+    # manifests written before the field existed are "separate".
+    sentence_vectors: str = "separate"
 
 
 def package_versions() -> dict[str, str]:
@@ -166,7 +169,7 @@ def save(data: IndexData, index_dir: Path) -> Path:
 
 _MANIFEST_TYPES = {"embedder": str, "fingerprint": str, "dim": int, "chunking": dict, "ann": str,
                    "documents": int, "chunks": int, "sentences": int, "versions": dict,
-                   "format": int, "updated": str}
+                   "format": int, "updated": str, "sentence_vectors": str}
 assert set(_MANIFEST_TYPES) == {f.name for f in fields(Manifest)}
 
 
@@ -178,7 +181,7 @@ def _read_manifest(gen: Path, index_dir: Path) -> Manifest:
                 f"index in {index_dir} has format {raw.get('format')}, this jauap reads "
                 f"{FORMAT_VERSION}: {gens.rebuild_hint(index_dir)}"
             )
-        check.check_fields("manifest.json", raw, _MANIFEST_TYPES, optional=set())
+        check.check_fields("manifest.json", raw, _MANIFEST_TYPES, optional={"sentence_vectors"})
         if raw["dim"] <= 0 or min(raw["documents"], raw["chunks"], raw["sentences"]) < 0:
             raise check.Damage("manifest.json has a negative count or dimension")
     except check.Damage as exc:
