@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.errors import IndexMismatchError, IndexMissingError, InputError
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, InputError
 from rag.index import sources, store
 from rag.index.embedders import FakeEmbedder
 from rag.index.indexer import IndexReport, index_paths, text_key
@@ -477,3 +478,40 @@ def test_same_size_rewrite_and_damaged_generation_take_the_full_path(
     assert sources.unchanged(index_dir, states, FakeEmbedder().fingerprint(), asdict(SMALL)) is None
     report, _ = _build(settled, index_dir)
     assert "vectors.npy" in report.rebuilt_because and report.new == 2
+
+
+# --- the loaded index reads the docstore on demand and maps the vectors ------------------
+
+
+def test_loaded_views_behave_like_the_lists_and_dicts_they_replace(
+    corpus: Path, index_dir: Path
+) -> None:
+    _build(corpus, index_dir)
+    data = store.load(index_dir)
+    chunks = list(data.chunks)
+    assert len(chunks) == len(data.chunks) > 2
+    assert data.chunks[-1] == chunks[-1] and data.chunks[1:3] == chunks[1:3]
+    assert [data.chunks[i] for i in range(len(chunks))] == chunks
+    assert [len(r) for r in data.sentence_rows] == [len(c.sentences) for c in chunks]
+    assert sorted(data.docs) == sorted({c.doc_id for c in chunks})
+    assert data.chunk_langs == [data.docs[c.doc_id].lang for c in chunks]
+    assert data.docs.get("no-such-doc") is None
+    with pytest.raises(IndexError):
+        data.chunks[len(chunks)]
+    # vectors are mapped from the generation's files, not copied into memory
+    assert isinstance(data.sentence_vectors.base, np.memmap)
+    assert not data.vectors.flags.writeable
+
+
+def test_a_chunk_damaged_inside_the_docstore_is_one_clear_error_when_read(
+    corpus: Path, index_dir: Path
+) -> None:
+    _build(corpus, index_dir)
+    con = sqlite3.connect(index_dir / _current(index_dir) / "docstore.sqlite")
+    con.execute("UPDATE chunks SET body = '{junk' WHERE row = 1")
+    con.commit()
+    con.close()
+    data = store.load(index_dir)  # the load reads no chunk text
+    assert data.chunks[0].text
+    with pytest.raises(IndexCorruptError, match=r"docstore.sqlite chunk 1 is unreadable.*--rebuild"):
+        data.chunks[1]

@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
@@ -23,18 +25,21 @@ from typing import Any
 import numpy as np
 
 from rag.errors import IndexCorruptError, IndexMismatchError
+from rag.index import docstore
 from rag.index import generations as gens
 from rag.index import store_check as check
 from rag.index.bm25 import BM25Channel
 from rag.index.generations import READERS_LOCK, writer_lock
 from rag.records import Chunk, Document
 
-FORMAT_VERSION = 1
+# 2: documents, chunks and content keys in docstore.sqlite (read on demand), not JSON.
+FORMAT_VERSION = 2
 # Exact search below, HNSW above. Exact inner product over 100k x 384 takes ~20 ms on one
 # core, inside the latency budget, while HNSW (M=32, efSearch 128) measured recall@10 of
 # only .2-.4 on random 100k vectors (the old eval/bench.py; eval/bench/query_latency.py
 # --ann-recall measures it with real query vectors): exact stays the default that far.
 HNSW_THRESHOLD = 200_000
+_LOAD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -69,22 +74,27 @@ def package_versions() -> dict[str, str]:
 
 @dataclass
 class IndexData:
-    """Everything an index holds, in memory. Row i of `vectors` is `chunks[i]`;
-    `sentence_rows[i]` lists the rows of `sentence_vectors` for the sentences of chunk i."""
+    """Everything an index holds. Row i of `vectors` is `chunks[i]`; `sentence_rows[i]`
+    lists the rows of `sentence_vectors` for the sentences of chunk i. The indexer fills
+    it with lists and dicts; a loaded index holds views that read the docstore on demand
+    and memory-mapped arrays (`load`), used the same way."""
 
     manifest: Manifest
-    docs: dict[str, Document]
-    chunks: list[Chunk]
-    chunk_keys: list[str]
+    docs: Mapping[str, Document]
+    chunks: Sequence[Chunk]
+    chunk_keys: Sequence[str]
     vectors: np.ndarray
-    sentence_keys: list[str]
+    sentence_keys: Sequence[str]
     sentence_vectors: np.ndarray
-    sentence_rows: list[list[int]]
+    sentence_rows: Sequence[list[int]]
     bm25: BM25Channel
     ann: Any  # a faiss.Index
+    langs: list[str] | None = None  # each chunk's language, when known without the docs
 
     @property
     def chunk_langs(self) -> list[str]:
+        if self.langs is not None:
+            return self.langs
         return [self.docs[c.doc_id].lang for c in self.chunks]
 
 
@@ -112,26 +122,13 @@ def exists(index_dir: Path) -> bool:
     return gens.current_name(Path(index_dir)) is not None
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
 def _write_files(data: IndexData, gen: Path) -> None:
     """Every file of a generation except the manifest, each flushed to disk."""
     import faiss
 
     (gen / READERS_LOCK).touch()
-    _write_jsonl(gen / "docs.jsonl", [d.to_dict() for d in data.docs.values()])
-    _write_jsonl(
-        gen / "chunks.jsonl",
-        [
-            {**c.to_dict(), "key": key, "sentence_rows": rows}
-            for c, key, rows in zip(data.chunks, data.chunk_keys, data.sentence_rows, strict=True)
-        ],
-    )
-    (gen / "sentence_keys.json").write_text(json.dumps(data.sentence_keys), encoding="utf-8")
+    docstore.write(gen / docstore.FILE, data.docs, data.chunks, data.chunk_keys,
+                   data.sentence_rows, data.sentence_keys)
     np.save(gen / "vectors.npy", np.asarray(data.vectors, dtype=np.float32))
     np.save(gen / "sentence_vectors.npy", np.asarray(data.sentence_vectors, dtype=np.float32))
     faiss.write_index(data.ann, str(gen / "faiss.index"))
@@ -212,36 +209,13 @@ def check_compatible(
         )
 
 
-def _records(gen: Path, m: Manifest) -> tuple[dict[str, Document], list[dict], list[Chunk]]:
-    """Documents and chunk rows, counted against the manifest."""
-    doc_rows = check.read_jsonl(gen / "docs.jsonl")
-    chunk_rows = check.read_jsonl(gen / "chunks.jsonl")
-    if len(doc_rows) != m.documents or len(chunk_rows) != m.chunks:
-        raise check.Damage(
-            f"{len(doc_rows)} documents and {len(chunk_rows)} chunks on disk, the manifest "
-            f"says {m.documents} and {m.chunks}"
-        )
-    try:
-        docs = {d["doc_id"]: Document(**d) for d in doc_rows}
-        chunks = [Chunk.from_dict(r) for r in chunk_rows]
-        for r in chunk_rows:
-            if not isinstance(r["key"], str) or not isinstance(r["sentence_rows"], list):
-                raise TypeError("key or sentence_rows")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise check.Damage(f"a document or chunk record is malformed ({exc})") from None
-    check.check_rows(chunk_rows, set(docs), m.sentences)
-    return docs, chunk_rows, chunks
-
-
 def _read_generation(gen: Path, index_dir: Path) -> IndexData:
     import faiss
 
     m = _read_manifest(gen, index_dir)
     try:
-        docs, chunk_rows, chunks = _records(gen, m)
-        sentence_keys = check.read_json(gen / "sentence_keys.json")
-        if not isinstance(sentence_keys, list) or len(sentence_keys) != m.sentences:
-            raise check.Damage(f"sentence_keys.json does not hold {m.sentences} keys")
+        docs = docstore.DocStore(gen / docstore.FILE, lambda problem: gens.corrupt(index_dir, problem))
+        langs = docs.check(m.documents, m.chunks, m.sentences)
         # Mapped, not read: serving touches the rows of a few candidates per question, so
         # only those pages become resident (sentence vectors were 1.2 GB of the 2.4 GB
         # resident at 100k chunks; eval/bench/memory.py).
@@ -264,19 +238,25 @@ def _read_generation(gen: Path, index_dir: Path) -> IndexData:
         raise gens.corrupt(index_dir, str(exc)) from None
     return IndexData(
         manifest=m,
-        docs=docs,
-        chunks=chunks,
-        chunk_keys=[r["key"] for r in chunk_rows],
+        docs=docstore.Docs(docs, m.documents),
+        chunks=docstore.Chunks(docs, m.chunks),
+        chunk_keys=docstore.Column(docs, m.chunks, "SELECT key FROM chunks ORDER BY row"),
         vectors=vectors,
-        sentence_keys=sentence_keys,
+        sentence_keys=docstore.Column(
+            docs, m.sentences, "SELECT key FROM sentence_keys ORDER BY row"),
         sentence_vectors=sentence_vectors,
-        sentence_rows=[r["sentence_rows"] for r in chunk_rows],
+        sentence_rows=docstore.SentenceRows(docs, m.chunks),
         bm25=bm25,
         ann=ann,
+        langs=langs,
     )
 
 
 def load(index_dir: Path) -> IndexData:
     """Read and check the current generation of an index: IndexMissingError when there is
-    none, IndexCorruptError (naming the problem) when it is damaged."""
-    return gens.with_generation(index_dir, lambda gen: _read_generation(gen, Path(index_dir)))
+    none, IndexCorruptError (naming the problem) when it is damaged. Loads in one process
+    take turns: numpy parses .npy headers with `ast`, which on Python 3.11 fails now and
+    then in concurrent threads ("AST constructor recursion depth mismatch", seen 3 times
+    in 8 runs of tests/reliability/test_rel_concurrent_index.py once loads got fast)."""
+    with _LOAD_LOCK:
+        return gens.with_generation(index_dir, lambda gen: _read_generation(gen, Path(index_dir)))

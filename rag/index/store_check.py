@@ -29,31 +29,6 @@ def read_json(path: Path) -> Any:
         raise Damage(f"{path.name} is not valid JSON ({exc})") from None
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """The rows of a JSON-lines file; Damage on a missing file or a broken line (a file
-    cut short ends in a broken line, or lacks its final newline)."""
-    try:
-        data = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise Damage(f"{path.name} is missing") from None
-    except UnicodeDecodeError as exc:
-        raise Damage(f"{path.name} is not UTF-8 ({exc})") from None
-    if data and not data.endswith("\n"):
-        raise Damage(f"{path.name} is cut short (no final newline)")
-    rows = []
-    for number, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise Damage(f"{path.name} line {number} is not valid JSON") from None
-        if not isinstance(row, dict):
-            raise Damage(f"{path.name} line {number} is not a JSON object")
-        rows.append(row)
-    return rows
-
-
 def check_fields(name: str, raw: Any, types: dict[str, type], optional: set[str]) -> None:
     """`raw` is an object with exactly the fields in `types`, each of its type."""
     if not isinstance(raw, dict):
@@ -121,13 +96,3 @@ def check_bm25_postings(scores: dict[str, np.ndarray], vocab_size: int, rows: in
         raise Damage("BM25 postings offsets are out of order")
     if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= rows):
         raise Damage(f"BM25 postings point past the {rows} chunks")
-
-
-def check_rows(chunk_rows: list[dict], docs: set[str], sentences: int) -> None:
-    """Every chunk belongs to a known document and its sentence rows exist."""
-    for number, row in enumerate(chunk_rows, 1):
-        if row["doc_id"] not in docs:
-            raise Damage(f"chunks.jsonl line {number} names unknown document {row['doc_id']!r}")
-        rows = row["sentence_rows"]
-        if not all(isinstance(r, int) and 0 <= r < sentences for r in rows):
-            raise Damage(f"chunks.jsonl line {number} points at sentence vectors that don't exist")

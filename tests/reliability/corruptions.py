@@ -5,6 +5,7 @@ also runs them against older code, so this imports nothing from rag)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +40,13 @@ def _resave(name: str, change: Callable[[np.ndarray], np.ndarray]) -> Callable[[
     return apply
 
 
+def _sql(index_dir: Path, statement: str) -> None:
+    con = sqlite3.connect(_gen(index_dir) / "docstore.sqlite")
+    con.execute(statement)
+    con.commit()
+    con.close()
+
+
 # name -> (damage it, words the one-line error must contain)
 CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
     "manifest junk": (
@@ -58,7 +66,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
         "manifest.json field 'chunks' is not of type int",
     ),
     "vectors.npy truncated": (lambda d: _cut(_gen(d) / "vectors.npy"), "vectors.npy"),
-    "chunks.jsonl truncated": (lambda d: _cut(_gen(d) / "chunks.jsonl"), "chunks.jsonl"),
+    "docstore truncated": (lambda d: _cut(_gen(d) / "docstore.sqlite"), "docstore.sqlite"),
     "faiss.index truncated": (lambda d: _cut(_gen(d) / "faiss.index"), "faiss.index"),
     "bm25 npy truncated": (lambda d: _cut(_bm25_npy(d), 0.6), "BM25 index"),
     "bm25 meta missing": (
@@ -77,13 +85,17 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
         _resave("sentence_vectors.npy", lambda a: a.astype(np.float64)),
         "sentence_vectors.npy holds float64",
     ),
-    "docs.jsonl junk line": (
-        lambda d: (_gen(d) / "docs.jsonl").write_text("not json\n", "utf-8"),
-        "docs.jsonl line 1 is not valid JSON",
+    "docstore junk": (
+        lambda d: (_gen(d) / "docstore.sqlite").write_bytes(b"not a database\n" * 512),
+        "docstore.sqlite is unreadable",
     ),
-    "sentence_keys.json truncated": (
-        lambda d: _cut(_gen(d) / "sentence_keys.json"),
-        "sentence_keys.json is not valid JSON",
+    "docstore missing a sentence key": (
+        lambda d: _sql(d, "DELETE FROM sentence_keys WHERE row = 0"),
+        "docstore.sqlite holds",
+    ),
+    "docstore chunk of an unknown document": (
+        lambda d: _sql(d, "UPDATE chunks SET doc_id = 'gone' WHERE row = 0"),
+        "chunks of unknown documents",
     ),
     "CURRENT names a missing generation": (
         lambda d: (d / "CURRENT").write_text("gen-gone", "utf-8"),
