@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rag.answer.assistant import Assistant
 from rag.answer.generators import make_generator
-from rag.index import store
+from rag.index.backends import open_store
 from rag.index.embedders import make_embedder
-from rag.index.indexer import IndexReport, Progress, index_paths
+from rag.index.indexer import IndexReport, Progress
 from rag.index.vector_cache import VectorCache
 from rag.protocols import Embedder
 from rag.search.hybrid import HybridRetriever, RetrievalSettings
@@ -23,14 +23,15 @@ def build_index(
     progress: Progress | None = None,
     embedder: Embedder | None = None,
 ) -> IndexReport:
-    """Index `paths` (default: the configured folders) into the configured index; vectors
-    already in the embedding cache (e.g. from a killed run) are not computed again."""
+    """Index `paths` (default: the configured folders) into the configured index (the
+    FAISS folder or JAUAP_STORE); vectors already in the embedding cache (e.g. from a
+    killed run) are not computed again."""
+    where = open_store(settings)
     embedder = embedder or make_embedder(settings)
     cache = VectorCache(settings.vector_cache_path, embedder.fingerprint())
     try:
-        return index_paths(
+        return where.index_paths(
             list(paths or settings.docs),
-            settings.index_dir,
             embedder,
             settings.chunking,
             rebuild=rebuild,
@@ -46,11 +47,12 @@ def open_retriever(
     embedder: Embedder | None = None,
     retrieval: RetrievalSettings | None = None,
 ) -> HybridRetriever:
-    """Load the index and check it was built by the embedder in use."""
-    manifest = store.load_manifest(settings.index_dir)
+    """Load the index (the FAISS folder or JAUAP_STORE) and check it was built by the
+    embedder in use."""
+    where = open_store(settings)
+    where.manifest()  # no index: say so before loading the embedder
     embedder = embedder or make_embedder(settings)
-    store.check_compatible(manifest, embedder.name, embedder.fingerprint(), settings.index_dir)
-    return HybridRetriever(store.load(settings.index_dir), embedder, retrieval)
+    return HybridRetriever(where.open(embedder), embedder, retrieval)
 
 
 def open_assistant(settings: Settings, retriever: HybridRetriever | None = None) -> Assistant:

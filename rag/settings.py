@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rag.errors import ConfigError
 from rag.ingest.chunking import ChunkSettings
@@ -70,6 +72,11 @@ class Settings:
     # Sentence vectors pooled from each chunk's pass or encoded separately (issue 14);
     # recorded in the index manifest, an index built the other way is rebuilt.
     sentence_vectors: str = DEFAULT_SENTENCE_VECTORS
+    # Where the index lives (rag.index.backends): unset → the FAISS folder `index_dir`; a
+    # path ending in .db → Milvus Lite embedded; http(s)://host:19530 → a Milvus server or
+    # cluster. `store_collection` prefixes the Milvus collections (several indexes per server).
+    store: str = ""
+    store_collection: str = "jauap"
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= MAX_K:
@@ -95,6 +102,7 @@ class Settings:
             )
         if self.blas_threads < 1:
             raise ConfigError(f"blas_threads must be >= 1, got {self.blas_threads}")
+        _check_store(self.store, self.store_collection)
         object.__setattr__(self, "index_dir", Path(self.index_dir))
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
         object.__setattr__(self, "docs", tuple(Path(p) for p in self.docs))
@@ -136,6 +144,22 @@ class Settings:
             if name in values:
                 values[name] = Path(str(values[name]))
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _check_store(store: str, collection: str) -> None:
+    """A `.db` path or a URL with a host (the scheme is checked by rag.index.backends)."""
+    if "://" in store and not urlsplit(store).netloc:
+        raise ConfigError(f"JAUAP_STORE URL has no host, got {store!r}")
+    if store and "://" not in store and not store.endswith(".db"):
+        raise ConfigError(
+            "JAUAP_STORE must be a Milvus Lite file ending in .db or a Milvus server URL "
+            f"such as http://localhost:19530, got {store!r}"
+        )
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,39}", collection):
+        raise ConfigError(
+            "JAUAP_STORE_COLLECTION must be a letter or _ then letters, digits or _ "
+            f"(at most 40), got {collection!r}"
+        )
 
 
 def apply_thread_limits(settings: Settings) -> None:

@@ -14,9 +14,8 @@ from rag.answer.generators import make_generator
 from rag.errors import InputError
 from rag.eval.run import aggregate, run
 from rag.eval.sets import EvalQuestion, load_dev_questions, load_gold, load_passages
+from rag.index.backends import scratch_store
 from rag.index.embedders import make_embedder
-from rag.index.indexer import index_documents, index_paths
-from rag.index.store import load
 from rag.index.vector_cache import VectorCache
 from rag.protocols import Retriever
 from rag.records import Retrieval
@@ -59,18 +58,19 @@ def run_eval(
         raise InputError(f"no {GOLD} here: run from a jauap checkout or pass --questions")
     embedder = make_embedder(settings)
     cache = VectorCache(settings.vector_cache_path, embedder.fingerprint())
-    with tempfile.TemporaryDirectory(prefix="jauap-eval-") as tmp_dir:
-        tmp = Path(tmp_dir)
+    with tempfile.TemporaryDirectory(prefix="jauap-eval-") as tmp_dir, scratch_store(
+        settings, Path(tmp_dir)
+    ) as scratch:  # a FAISS folder in tmp_dir, or collections in JAUAP_STORE
         started = time.perf_counter()
         questions: list[EvalQuestion]
         if questions_file is None or passages is None:
             questions, files = load_gold(questions_file or GOLD, settings.docs[0])
-            report = index_paths(files, tmp, embedder, settings.chunking, cache=cache)
+            report = scratch.index_paths(files, embedder, settings.chunking, cache=cache)
         else:
             docs = load_passages(passages)
             ids = {d.doc_id for d in docs}
             questions = [q for q in load_dev_questions(questions_file) if q.relevant <= ids]
-            report = index_documents(docs, tmp, embedder, settings.chunking, cache=cache)
+            report = scratch.index_documents(docs, embedder, settings.chunking, cache=cache)
         if limit:
             per_group: dict[str, int] = {}
             kept = []
@@ -86,7 +86,7 @@ def run_eval(
             f"({report.embedded_chunks + report.embedded_sentences} texts embedded, rest cached) "
             f"in {time.perf_counter() - started:.1f} s; {len(questions)} questions"
         )
-        retriever = HybridRetriever(load(tmp), embedder, retrieval)
+        retriever = HybridRetriever(scratch.open(embedder), embedder, retrieval)
         asked = WithoutGold(retriever)
         answer_fn = None
         if answers:
