@@ -498,9 +498,15 @@ def test_loaded_views_behave_like_the_lists_and_dicts_they_replace(
     assert data.docs.get("no-such-doc") is None
     with pytest.raises(IndexError):
         data.chunks[len(chunks)]
-    # vectors are mapped from the generation's files, not copied into memory
-    assert isinstance(data.sentence_vectors.base, np.memmap)
-    assert not data.vectors.flags.writeable
+    # vectors are read from the generation's files row by row, as asked
+    whole = np.asarray(data.sentence_vectors)
+    assert whole.shape == data.sentence_vectors.shape and len(whole) > 5
+    assert np.array_equal(data.sentence_vectors[3], whole[3])
+    assert np.array_equal(data.sentence_vectors[[4, 1, 2, 4, -1]], whole[[4, 1, 2, 4, -1]])
+    assert np.array_equal(data.sentence_vectors[1:4], whole[1:4])
+    assert np.array_equal(np.stack(list(data.sentence_vectors)), whole)
+    with pytest.raises(IndexError):
+        data.vectors[[len(data.vectors)]]
 
 
 def test_a_chunk_damaged_inside_the_docstore_is_one_clear_error_when_read(

@@ -100,8 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.index_dir:
         from rag.index.store import load_manifest
 
-        g = summary["groups"]["given"] = measure(args.index_dir, args)
-        show(str(args.index_dir), load_manifest(args.index_dir).chunks, g)
+        chunks = load_manifest(args.index_dir).chunks  # the group is its size: targets apply
+        g = summary["groups"][str(chunks)] = {"chunks": chunks, **measure(args.index_dir, args)}
+        show(str(args.index_dir), chunks, g)
     else:
         print("  index: real sentences and sentence vectors, chunk vectors = mean of their sentences")
         embedder = load_embedder(args.embedder)

@@ -83,7 +83,7 @@ class IndexData:
     docs: Mapping[str, Document]
     chunks: Sequence[Chunk]
     chunk_keys: Sequence[str]
-    vectors: np.ndarray
+    vectors: np.ndarray  # or a RowFile (rag.index.rowfile) when loaded: indexed the same
     sentence_keys: Sequence[str]
     sentence_vectors: np.ndarray
     sentence_rows: Sequence[list[int]]
@@ -216,12 +216,11 @@ def _read_generation(gen: Path, index_dir: Path) -> IndexData:
     try:
         docs = docstore.DocStore(gen / docstore.FILE, lambda problem: gens.corrupt(index_dir, problem))
         langs = docs.check(m.documents, m.chunks, m.sentences)
-        # Mapped, not read: serving touches the rows of a few candidates per question, so
-        # only those pages become resident (sentence vectors were 1.2 GB of the 2.4 GB
-        # resident at 100k chunks; eval/bench/memory.py).
-        vectors = check.load_npy(gen / "vectors.npy", m.chunks, m.dim, mmap=True)
+        # Rows read when asked (rag.index.rowfile): serving re-ranks a few candidates per
+        # question; read whole, sentence vectors were 1.2 GB of 2.4 GB resident at 100k.
+        vectors = check.load_npy(gen / "vectors.npy", m.chunks, m.dim, lazy=True)
         sentence_vectors = check.load_npy(
-            gen / "sentence_vectors.npy", m.sentences, m.dim, mmap=True
+            gen / "sentence_vectors.npy", m.sentences, m.dim, lazy=True
         )
         ann = check.guarded(
             "faiss.index",

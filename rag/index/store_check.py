@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from rag.index.rowfile import RowFile
+
 T = TypeVar("T")
 
 
@@ -48,12 +50,12 @@ def check_fields(name: str, raw: Any, types: dict[str, type], optional: set[str]
             raise Damage(f"{name} field {key!r} is not of type {kind.__name__}")
 
 
-def load_npy(path: Path, rows: int, dim: int, mmap: bool = False) -> np.ndarray:
-    """A float32 matrix of shape (rows, dim) from an .npy file; with `mmap` the file is
-    mapped, not read (pages come in as they are touched), and a file too short for its
-    header's shape is Damage all the same (numpy checks the length when mapping)."""
+def load_npy(path: Path, rows: int, dim: int, lazy: bool = False) -> Any:
+    """A float32 matrix of shape (rows, dim) from an .npy file: read whole, or with `lazy`
+    a `RowFile` reading rows when asked. Either way the header, dtype, shape and the file's
+    length are checked here (numpy checks the length when it maps the file)."""
     try:
-        array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+        array = np.load(path, allow_pickle=False, mmap_mode="r" if lazy else None)
     except FileNotFoundError:
         raise Damage(f"{path.name} is missing") from None
     except (ValueError, EOFError, OSError) as exc:
@@ -62,7 +64,11 @@ def load_npy(path: Path, rows: int, dim: int, mmap: bool = False) -> np.ndarray:
         raise Damage(f"{path.name} holds {array.dtype}, not float32")
     if array.shape != (rows, dim):
         raise Damage(f"{path.name} has shape {array.shape}, expected {(rows, dim)}")
-    return np.asarray(array)  # a plain ndarray view of the map: callers see no np.memmap
+    if not lazy:
+        return array
+    if rows and not array.flags.c_contiguous:
+        raise Damage(f"{path.name} is not in row order")
+    return RowFile(path, int(getattr(array, "offset", 0)), (rows, dim))
 
 
 def guarded(what: str, load: Callable[[], T]) -> T:
