@@ -105,7 +105,7 @@ def index(
         f"({report.new} new, {report.changed} changed, {report.removed} removed, "
         f"{report.unchanged} unchanged; {report.embedded_chunks} chunks and "
         f"{report.embedded_sentences} sentences embedded) in {report.seconds:.1f} s "
-        f"→ {settings.index_dir}"
+        f"→ {settings.store or settings.index_dir}"
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("pymilvus")
@@ -59,6 +60,18 @@ def test_milvus_finds_what_faiss_finds(both: tuple[HybridRetriever, HybridRetrie
             assert x.score == pytest.approx(y.score, rel=1e-4)
             assert x.best_sentence == y.best_sentence
             assert [s.span for s in x.sentences] == [s.span for s in y.sentences]
+
+
+def test_vectors_read_on_demand_are_the_stored_ones(
+    both: tuple[HybridRetriever, HybridRetriever],
+) -> None:
+    faiss, milvus = both
+    rows = [2, 0, len(faiss.data.chunks) - 1]
+    assert np.allclose(milvus.data.vectors[rows], faiss.data.vectors[rows])
+    sent = faiss.data.sentence_rows[1]
+    assert np.allclose(milvus.data.sentence_vectors[sent], faiss.data.sentence_vectors[sent])
+    assert np.allclose(milvus.data.sentence_vectors[sent[0]], faiss.data.sentence_vectors[sent[0]])
+    assert milvus.data.vectors.shape == faiss.data.vectors.shape
 
 
 def test_bm25_scores_are_the_faiss_paths(both: tuple[HybridRetriever, HybridRetriever]) -> None:

@@ -169,7 +169,7 @@ class MilvusBackend:
 
     def _load_old(self, report: IndexReport) -> store.IndexData | None:
         try:
-            return milvus_store.load(self.uri, self.prefix)
+            return milvus_store.load(self.uri, self.prefix, vectors="eager")
         except IndexCorruptError as exc:
             report.rebuilt_because = str(exc).split(": rebuild it")[0]
             return None

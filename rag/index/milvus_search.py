@@ -12,8 +12,9 @@ terms share an id, which merges their weights.
 
 from __future__ import annotations
 
+import threading
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import Any
 
 import numpy as np
@@ -112,3 +113,69 @@ class MilvusDense:
                 rows[i, j] = int(h["row"])
                 scores[i, j] = float(h["distance"])
         return scores, rows
+
+
+class VectorRows:
+    """Chunk and sentence vectors read from Milvus when a search asks for them, instead of
+    all at open. Reading a chunk's vector also reads its sentences' (the re-score needs
+    both), so one retrieval costs two queries; recent rows are kept (LRU)."""
+
+    def __init__(
+        self, client: Any, chunks: str, sentences: str, dim: int,
+        sentence_rows: list[list[int]], keep: int = 4096,
+    ) -> None:
+        self.client, self.names, self.dim = client, {"chunks": chunks, "sentences": sentences}, dim
+        self.sentence_rows = sentence_rows
+        self.keep = keep
+        self.cache: dict[str, OrderedDict[int, np.ndarray]] = {
+            "chunks": OrderedDict(), "sentences": OrderedDict()}
+        self.lock = threading.Lock()
+
+    def _fetch(self, part: str, rows: list[int]) -> None:
+        cache = self.cache[part]
+        todo = sorted({r for r in rows if r not in cache})
+        for i in range(0, len(todo), 1000):
+            ids = todo[i : i + 1000]
+            found = self.client.query(self.names[part], filter=f"row in {ids}",
+                                      output_fields=["row", "vector"])
+            for r in found:
+                cache[int(r["row"])] = np.asarray(r["vector"], dtype=np.float32)
+        while len(cache) > self.keep:
+            cache.popitem(last=False)
+
+    def get(self, part: str, rows: list[int]) -> np.ndarray:
+        with self.lock:
+            if part == "chunks":
+                self._fetch("sentences", [s for r in rows for s in self.sentence_rows[r]])
+            self._fetch(part, rows)
+            cache = self.cache[part]
+            if any(r not in cache for r in rows):
+                missing = [r for r in rows if r not in cache][:5]
+                raise IndexError(f"rows {missing} are not in the Milvus collection {self.names[part]}")
+            for r in rows:
+                cache.move_to_end(r)
+            if not rows:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            return np.stack([cache[r] for r in rows])
+
+
+class LazyMatrix:
+    """The rows of a (n, dim) float32 matrix that `HybridRetriever` indexes (`m[rows]`,
+    `m[row]`), read through `VectorRows`."""
+
+    def __init__(self, source: VectorRows, part: str, n: int) -> None:
+        self.source, self.part = source, part
+        self.shape = (n, source.dim)
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            return self.source.get(self.part, [int(index)])[0]
+        return self.source.get(self.part, [int(i) for i in np.asarray(index).ravel()])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self.source.get(self.part, list(range(len(self))))
+        return out if dtype is None else out.astype(dtype)

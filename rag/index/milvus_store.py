@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from rag.errors import (
     require,
 )
 from rag.index import store
-from rag.index.milvus_search import MilvusBM25, MilvusDense, chunk_weights
+from rag.index.milvus_search import LazyMatrix, MilvusBM25, MilvusDense, VectorRows, chunk_weights
 from rag.records import Chunk, Document
 
 BATCH = 1000  # rows per insert/query page: well under gRPC's 64 MB message cap at dim 1024
@@ -141,10 +141,22 @@ def _create(client: Any, name: str, kind: str, dim: int, dense_index: str = "FLA
     )
 
 
-def _insert(client: Any, name: str, rows: list[dict]) -> None:
-    for i in range(0, len(rows), BATCH):
-        client.insert(name, rows[i : i + BATCH])
+def _insert(client: Any, name: str, rows: Iterable[dict]) -> None:
+    """Insert a page at a time (rows are made as they go: peak memory stays one page)."""
+    for page in _pages(rows):
+        client.insert(name, page)
     client.flush(name)
+
+
+def _pages(rows: Iterable[dict]) -> Iterator[list[dict]]:
+    page: list[dict] = []
+    for row in rows:
+        page.append(row)
+        if len(page) == BATCH:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def _fits(text: str, what: str) -> str:
@@ -153,20 +165,18 @@ def _fits(text: str, what: str) -> str:
     return text
 
 
-def _chunk_rows(data: store.IndexData) -> list[dict]:
+def _chunk_rows(data: store.IndexData) -> Iterator[dict]:
     weights = chunk_weights(data.bm25)
-    rows = []
     for row, chunk in enumerate(data.chunks):
         doc = data.docs[chunk.doc_id]
         rec = {**chunk.to_dict(), "sentence_rows": data.sentence_rows[row]}
         if doc.text[chunk.start : chunk.end] == chunk.text:
             del rec["text"]  # rebuilt from the document's text at load
-        rows.append({
+        yield {
             "row": row, "vector": data.vectors[row].tolist(), "key": data.chunk_keys[row],
             "bm25": weights[row], "lang": doc.lang,
             "record": _fits(json.dumps(rec, ensure_ascii=False), f"chunk {chunk.chunk_id}"),
-        })
-    return rows
+        }
 
 
 def _doc_rows(docs: Mapping[str, Document]) -> list[dict]:
@@ -185,6 +195,7 @@ def read_catalog(client: Any, prefix: str) -> dict | None:
     """{"gen", "previous", "manifest", "bm25"} of the current generation, or None."""
     if not client.has_collection(_catalog(prefix)):
         return None
+    client.load_collection(_catalog(prefix))  # a fresh process (or server restart) finds it released
     found = client.get(_catalog(prefix), ids=["current"], output_fields=["record"])
     if not found:
         return None
@@ -212,10 +223,10 @@ def save(data: store.IndexData, uri: str, prefix: str) -> str:
     _create(client, names["sentences"], "sentences", dim)
     _create(client, names["docs"], "docs", dim)
     _insert(client, names["chunks"], _chunk_rows(data))
-    _insert(client, names["sentences"], [
+    _insert(client, names["sentences"], (
         {"row": r, "vector": v.tolist(), "key": k}
         for r, (v, k) in enumerate(zip(data.sentence_vectors, data.sentence_keys, strict=True))
-    ])
+    ))
     doc_rows = _doc_rows(data.docs)
     _insert(client, names["docs"], doc_rows)
     for name in names.values():
@@ -311,23 +322,30 @@ def load_docs(uri: str, prefix: str) -> tuple[store.Manifest, dict[str, Document
     """The manifest and documents only: enough to tell whether a re-index has work."""
     client = connect(uri)
     entry = _current(client, uri, prefix)
+    client.load_collection(_names(prefix, entry["gen"])["docs"])
     return store.Manifest(**entry["manifest"]), _read_docs(
         client, _names(prefix, entry["gen"])["docs"], int(entry["doc_parts"])
     )
 
 
-def load(uri: str, prefix: str) -> store.IndexData:
-    """The current generation, searched through Milvus (dense and BM25); records and
-    vectors are read into memory for re-scoring and answers, as the FAISS path does."""
+def load(uri: str, prefix: str, vectors: str = "lazy") -> store.IndexData:
+    """The current generation, searched through Milvus (dense and BM25). Documents and
+    chunk records are read into memory; vectors (`vectors="lazy"`) are read when a search
+    re-scores its candidates (rag.index.milvus_search.VectorRows), or all at once
+    (`"eager"`: what re-indexing needs to reuse them; also `sentence_keys`, empty when lazy)."""
     client = connect(uri)
     entry = _current(client, uri, prefix)
     m = store.Manifest(**entry["manifest"])
     names = _names(prefix, entry["gen"])
+    eager = vectors == "eager"
     try:
+        for name in names.values():
+            client.load_collection(name)
         docs = _read_docs(client, names["docs"], int(entry["doc_parts"]))
-        rows = _scan(client, names["chunks"], ["row", "vector", "key", "record"], m.chunks)
-        sents = _scan(client, names["sentences"], ["row", "vector", "key"], m.sentences)
-        if len(docs) != m.documents or len(rows) != m.chunks or len(sents) != m.sentences:
+        fields = ["row", "key", "record"] + (["vector"] if eager else [])
+        rows = _scan(client, names["chunks"], fields, m.chunks)
+        sents = _scan(client, names["sentences"], ["row", "vector", "key"], m.sentences) if eager else []
+        if len(docs) != m.documents or len(rows) != m.chunks or (eager and len(sents) != m.sentences):
             raise ValueError(f"{len(docs)} documents, {len(rows)} chunks and {len(sents)} "
                              f"sentences stored, the manifest says {m.documents}, {m.chunks} "
                              f"and {m.sentences}")
@@ -343,14 +361,20 @@ def load(uri: str, prefix: str) -> store.IndexData:
             f"the index in {uri} ({prefix}, generation {entry['gen']}) is damaged ({exc}): "
             f"rebuild it with `JAUAP_STORE={uri} jauap index --rebuild`"
         ) from None
+    if eager:
+        chunk_vectors = _matrix([r["vector"] for r in rows], m.dim)
+        sentence_vectors = _matrix([r["vector"] for r in sents], m.dim)
+    else:
+        source = VectorRows(client, names["chunks"], names["sentences"], m.dim, sentence_rows)
+        # typed as arrays: HybridRetriever only indexes them (m[rows], m[row])
+        chunk_vectors = cast(np.ndarray, LazyMatrix(source, "chunks", m.chunks))
+        sentence_vectors = cast(np.ndarray, LazyMatrix(source, "sentences", m.sentences))
     search = HNSW_SEARCH if m.ann == "milvus-hnsw" else FLAT_SEARCH
     bm25 = entry["bm25"]
     return store.IndexData(
         manifest=m, docs=docs, chunks=chunks, chunk_keys=[r["key"] for r in rows],
-        vectors=_matrix([r["vector"] for r in rows], m.dim),
-        sentence_keys=[r["key"] for r in sents],
-        sentence_vectors=_matrix([r["vector"] for r in sents], m.dim),
-        sentence_rows=sentence_rows,
+        vectors=chunk_vectors, sentence_keys=[r["key"] for r in sents],
+        sentence_vectors=sentence_vectors, sentence_rows=sentence_rows,
         bm25=MilvusBM25(client, names["chunks"], m.chunks, dict(bm25["stemmers"]),
                         bool(bm25["stopwords"])),
         ann=MilvusDense(client, names["chunks"], m.chunks, search),
