@@ -514,7 +514,7 @@ def test_a_chunk_damaged_inside_the_docstore_is_one_clear_error_when_read(
 ) -> None:
     _build(corpus, index_dir)
     con = sqlite3.connect(index_dir / _current(index_dir) / "docstore.sqlite")
-    con.execute("UPDATE chunks SET body = '{junk' WHERE row = 1")
+    con.execute("UPDATE chunk_bodies SET body = '{junk' WHERE row = 1")
     con.commit()
     con.close()
     data = store.load(index_dir)  # the load reads no chunk text

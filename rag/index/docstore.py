@@ -34,7 +34,8 @@ CACHE = 4096  # chunks and documents kept parsed (a question reads ~60; the page
 _SCHEMA = """
 CREATE TABLE docs (doc_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE chunks (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, lang TEXT NOT NULL,
-                     key TEXT NOT NULL, srow_min INTEGER, srow_max INTEGER, body TEXT NOT NULL);
+                     key TEXT NOT NULL, srow_min INTEGER, srow_max INTEGER);
+CREATE TABLE chunk_bodies (row INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE sentence_keys (row INTEGER PRIMARY KEY, key TEXT NOT NULL);
 """
 
@@ -57,14 +58,20 @@ def write(
             "INSERT INTO docs VALUES (?, ?)",
             ((d.doc_id, json.dumps(d.to_dict(), ensure_ascii=False)) for d in docs.values()),
         )
-        con.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows_of = list(zip(chunks, chunk_keys, sentence_rows, strict=True))
+        con.executemany(  # the small columns a load checks, apart from the texts
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
             (
                 (i, c.doc_id, docs[c.doc_id].lang, key, min(rows, default=None),
-                 max(rows, default=None),
-                 json.dumps({**c.to_dict(), "sentence_rows": list(rows)}, ensure_ascii=False))
-                for i, (c, key, rows) in enumerate(
-                    zip(chunks, chunk_keys, sentence_rows, strict=True))
+                 max(rows, default=None))
+                for i, (c, key, rows) in enumerate(rows_of)
+            ),
+        )
+        con.executemany(
+            "INSERT INTO chunk_bodies VALUES (?, ?)",
+            (
+                (i, json.dumps({**c.to_dict(), "sentence_rows": list(rows)}, ensure_ascii=False))
+                for i, (c, _, rows) in enumerate(rows_of)
             ),
         )
         con.executemany("INSERT INTO sentence_keys VALUES (?, ?)", enumerate(sentence_keys))
@@ -93,7 +100,8 @@ class DocStore:
 
     def check(self, documents: int, chunks: int, sentences: int) -> list[str]:
         """Check the store against the manifest's counts; each chunk's language, by row.
-        Raises Damage. Cheap: no text is read (0.1 s at 100k chunks)."""
+        Raises Damage. Cheap: no text is read (the texts' tables are only asked for their
+        first and last row; a row missing inside is damage found when it is read)."""
         try:
             (page_size,), = self._query("PRAGMA page_size")
             (pages,), = self._query("PRAGMA page_count")
@@ -102,18 +110,21 @@ class DocStore:
             (n_docs,), = self._query("SELECT count(*) FROM docs")
             (n_chunks, lo, hi, smin, smax), = self._query(
                 "SELECT count(*), min(row), max(row), min(srow_min), max(srow_max) FROM chunks")
-            (n_keys,), = self._query("SELECT count(*) FROM sentence_keys")
+            (k_lo, k_hi), = self._query("SELECT min(row), max(row) FROM sentence_keys")
+            (b_lo, b_hi), = self._query("SELECT min(row), max(row) FROM chunk_bodies")
             (orphans,), = self._query(
                 "SELECT count(*) FROM chunks WHERE doc_id NOT IN (SELECT doc_id FROM docs)")
             langs = [r[0] for r in self._query("SELECT lang FROM chunks ORDER BY row")]
         except sqlite3.DatabaseError as exc:
             raise check.Damage(f"{FILE} is unreadable ({exc})") from None
+        n_keys = 0 if k_hi is None else k_hi + 1
         if (n_docs, n_chunks, n_keys) != (documents, chunks, sentences):
             raise check.Damage(
                 f"{FILE} holds {n_docs} documents, {n_chunks} chunks and {n_keys} sentences, "
                 f"the manifest says {documents}, {chunks} and {sentences}")
-        if n_chunks and (lo, hi) != (0, n_chunks - 1):
-            raise check.Damage(f"{FILE} chunk rows are not 0..{n_chunks - 1}")
+        last = None if not n_chunks else n_chunks - 1
+        if (lo, hi) != (b_lo, b_hi) or (n_chunks and (lo, hi) != (0, last)) or k_lo not in (0, None):
+            raise check.Damage(f"{FILE} rows are not numbered 0..{last}")
         if orphans:
             raise check.Damage(f"{FILE} has {orphans} chunks of unknown documents")
         if smin is not None and (smin < 0 or smax >= sentences):
@@ -125,6 +136,9 @@ class DocStore:
     def _damaged(self, what: str, exc: Exception) -> IndexCorruptError:
         return self._corrupt(f"{FILE} {what} is unreadable ({type(exc).__name__}: {exc})")
 
+    def damaged(self, problem: str) -> IndexCorruptError:
+        return self._corrupt(f"{FILE} {problem}")
+
     def chunk(self, row: int) -> tuple[Chunk, list[int]]:
         """Chunk `row` and the rows of its sentences' vectors."""
         with self._lock:
@@ -132,9 +146,10 @@ class DocStore:
             if hit is not None:
                 self._chunks.move_to_end(row)
                 return hit
-            found = self._con.execute("SELECT body FROM chunks WHERE row = ?", (row,)).fetchone()
-        if found is None:
-            raise IndexError(row)
+            found = self._con.execute(
+                "SELECT body FROM chunk_bodies WHERE row = ?", (row,)).fetchone()
+        if found is None:  # the views only ask for rows the check counted
+            raise self._corrupt(f"{FILE} chunk {row} is missing")
         try:
             raw = json.loads(found[0])
             value = (Chunk.from_dict(raw), [int(r) for r in raw["sentence_rows"]])
@@ -206,7 +221,7 @@ class Chunks(_Rows):
         return self._store.chunk(row)[0]
 
     def __iter__(self) -> Iterator[Chunk]:  # one pass over the table, not a query per row
-        for body in self._store.column("SELECT body FROM chunks ORDER BY row"):
+        for body in self._store.column("SELECT body FROM chunk_bodies ORDER BY row"):
             yield Chunk.from_dict(json.loads(body))
 
 
@@ -225,7 +240,10 @@ class Column(_Rows):
 
     def _all(self) -> list[Any]:
         if self._values is None:
-            self._values = self._store.column(self._sql)
+            values = self._store.column(self._sql)
+            if len(values) != self._n:
+                raise self._store.damaged(f"has {len(values)} of {self._n} keys")
+            self._values = values
         return self._values
 
     def _one(self, row: int) -> Any:

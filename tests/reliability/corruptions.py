@@ -90,7 +90,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
         "docstore.sqlite is unreadable",
     ),
     "docstore missing a sentence key": (
-        lambda d: _sql(d, "DELETE FROM sentence_keys WHERE row = 0"),
+        lambda d: _sql(d, "DELETE FROM sentence_keys WHERE row = (SELECT max(row) FROM sentence_keys)"),
         "docstore.sqlite holds",
     ),
     "docstore chunk of an unknown document": (
