@@ -89,6 +89,25 @@ def test_query_latency(fake_env: dict, tmp_path: Path, evaldata: Path) -> None:
         assert 0 <= g["p50_ms"] <= g["p95_ms"]
         assert g["without_embed_p95_ms"] >= 0 and g["embed_p95_ms"] >= 0
     assert 0.0 <= out["groups"]["60"]["hnsw_recall_at_10"] <= 1.0
+    assert set(out["groups"]["60"]["ann_sweep"]["by_ef"]) == {"64", "128", "256", "512"}
+
+
+def test_query_latency_and_memory_on_a_given_index(
+    fake_env: dict, tmp_path: Path, evaldata: Path
+) -> None:
+    from rag.index.embedders import FakeEmbedder
+    from rag.index.indexer import index_paths
+    from rag.ingest.chunking import ChunkSettings
+    from rag.settings import SAMPLE_CORPUS
+
+    index_dir = tmp_path / "index"
+    chunks = index_paths([SAMPLE_CORPUS], index_dir, FakeEmbedder(), ChunkSettings()).chunks
+    out = run("query_latency", tmp_path, evaldata, "--index-dir", str(index_dir), "--queries", "3")
+    assert out["groups"][str(chunks)]["ms"]["total"]["n"] == 3 and out["overall"] is None
+    out = run("memory", tmp_path, evaldata, "--index-dir", str(index_dir), "--queries", "2")
+    g = out["groups"][str(chunks)]
+    assert g["chunks"] == chunks and g["answers"] == 3
+    assert 0 < g["model_ready_s"] < g["cold_start_s"] and g["first_answer_s"] > 0
 
 
 def test_memory(fake_env: dict, tmp_path: Path, evaldata: Path) -> None:
