@@ -102,8 +102,11 @@ def test_query_latency_and_memory_on_a_given_index(
 
     index_dir = tmp_path / "index"
     chunks = index_paths([SAMPLE_CORPUS], index_dir, FakeEmbedder(), ChunkSettings()).chunks
-    out = run("query_latency", tmp_path, evaldata, "--index-dir", str(index_dir), "--queries", "3")
-    assert out["groups"][str(chunks)]["ms"]["total"]["n"] == 3 and out["overall"] is None
+    out = run("query_latency", tmp_path, evaldata, "--index-dir", str(index_dir), "--queries", "3",
+              "--ann-quality")
+    assert out["groups"][str(chunks)]["ms"]["total"]["n"] == 3
+    assert set(out["overall"]["ann_quality"]) == {"kk", "ru", "en", "kk+ru", "max_abs_hit5_diff"}
+    assert out["overall"]["ann_quality"]["kk+ru"]["ann"].startswith("hnsw")
     out = run("memory", tmp_path, evaldata, "--index-dir", str(index_dir), "--queries", "2")
     g = out["groups"][str(chunks)]
     assert g["chunks"] == chunks and g["answers"] == 3

@@ -38,7 +38,16 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import build_synthetic, dev_questions, finish, load_embedder, machine, parser, stats_ms  # noqa: E402
+from common import (  # noqa: E402
+    POOLS,
+    build_synthetic,
+    dev_questions,
+    finish,
+    load_embedder,
+    machine,
+    parser,
+    stats_ms,
+)
 
 from rag.index import store  # noqa: E402
 from rag.protocols import Embedder  # noqa: E402
@@ -125,6 +134,43 @@ def show_sweep(label: str, r: dict[str, Any]) -> None:
           f"built in {r['build_s']:.1f} s; recall@10 vs exact: {cells}")
 
 
+def ann_quality(args: Any, embedder: Embedder) -> dict[str, Any]:
+    """Hybrid retrieval on the dev sets (real passages, questions and vectors) with exact
+    dense search and with the HNSW index the store builds above its threshold, swapped in
+    on the same loaded index: hit@5 of each and the difference (issue 14: within .005)."""
+    from rag.eval.run import aggregate, run
+    from rag.eval.sets import load_dev_questions, load_passages
+    from rag.index.indexer import index_documents
+    from rag.index.vector_cache import VectorCache
+    from rag.settings import Settings
+
+    settings = Settings.from_env()
+    pools = {"kk": ["kk"], "ru": ["ru"], "en": ["en"], "kk+ru": ["kk", "ru"]}
+    out: dict[str, Any] = {}
+    for name, langs in pools.items():
+        docs = load_passages([args.evaldata / POOLS[lang] for lang in langs])
+        ids = {d.doc_id for d in docs}
+        questions = [q for q in load_dev_questions(args.evaldata / "dev.questions.jsonl")
+                     if q.relevant <= ids]
+        cache = VectorCache(settings.vector_cache_path, embedder.fingerprint())
+        with tempfile.TemporaryDirectory(prefix="jauap-bench-annq-") as tmp:
+            index_documents(docs, Path(tmp), embedder, settings.chunking, cache=cache)
+            cache.close()
+            data = store.load(Path(tmp))
+        exact = aggregate(run(questions, HybridRetriever(data, embedder)))["overall"]
+        data.ann, kind = store.build_ann(np.asarray(data.vectors), threshold=0)
+        ann = aggregate(run(questions, HybridRetriever(data, embedder)))["overall"]
+        e, h = exact["hit@5"], ann["hit@5"]  # None when no question has a gold passage
+        diff = None if e is None or h is None else h - e
+        out[name] = {"questions": len(questions), "chunks": len(data.chunks), "ann": kind,
+                     "hit@5_exact": e, "hit@5_ann": h, "hit@5_diff": diff}
+        print(f"  dev {name}: {len(questions)} questions over {len(data.chunks)} chunks: hybrid "
+              f"hit@5 exact {e}, {kind} {h} (diff {diff})")
+    diffs = [abs(g["hit@5_diff"]) for g in out.values() if g["hit@5_diff"] is not None]
+    out["max_abs_hit5_diff"] = max(diffs) if diffs else None
+    return out
+
+
 def indexes(args: Any, embedder: Embedder) -> Iterator[tuple[int, dict[str, Any], store.IndexData]]:
     """(size, how it was made, loaded index): built per --sizes, or the --index-dir one."""
     if args.index_dir:
@@ -146,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=200, help="timed dev questions per size")
     ap.add_argument("-k", type=int, default=5, help="passages per retrieval")
     ap.add_argument("--ann-recall", action="store_true", help="HNSW recall@10 at the largest size")
+    ap.add_argument("--ann-quality", action="store_true", help="dev-set hit@5, HNSW vs exact")
     ap.add_argument("--faiss-threads", type=int, help="FAISS OpenMP threads (default: FAISS's, as served)")
     args = ap.parse_args(argv)
     if args.faiss_threads:
@@ -183,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 o["hnsw_recall_at_10_real"] = o["ann_real"]["recall_at_10"]
                 show_sweep("REAL embeddings (every vector in the embedding cache)", o["ann_real"])
         del data
+    if args.ann_quality:
+        summary["overall"] = summary["overall"] or {}
+        summary["overall"]["ann_quality"] = q = ann_quality(args, embedder)
+        summary["overall"]["ann_hit5_abs_diff"] = q["max_abs_hit5_diff"]
     return finish("query_latency", summary, args, started)
 
 
