@@ -521,3 +521,21 @@ def test_a_chunk_damaged_inside_the_docstore_is_one_clear_error_when_read(
     assert data.chunks[0].text
     with pytest.raises(IndexCorruptError, match=r"docstore.sqlite chunk 1 is unreadable.*--rebuild"):
         data.chunks[1]
+
+
+@pytest.mark.parametrize("sq8", [False, True])
+def test_hnsw_index_keeps_its_search_depth_when_written_and_mapped_back(
+    tmp_path: Path, sq8: bool
+) -> None:
+    import faiss
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((600, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    index, kind = store.build_ann(x, threshold=0, sq8=sq8)
+    assert kind == f"hnsw{store.HNSW_M}" + ("-sq8" if sq8 else "")
+    faiss.write_index(index, str(tmp_path / "faiss.index"))
+    back = faiss.read_index(str(tmp_path / "faiss.index"), faiss.IO_FLAG_MMAP_IFC)
+    assert back.hnsw.efSearch == store.HNSW_EF_SEARCH and back.ntotal == 600
+    _, rows = back.search(x[:20], 1)
+    assert (rows[:, 0] == np.arange(20)).mean() >= 0.9  # each vector finds itself

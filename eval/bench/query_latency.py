@@ -105,12 +105,13 @@ def cached_vectors(fingerprint: str) -> np.ndarray:
 
 
 def ann_sweep(base: np.ndarray, queries: np.ndarray, k: int = 10,
-              ef_searches: Sequence[int] = (64, 128, 256, 512)) -> dict[str, Any]:
+              ef_searches: Sequence[int] = (64, 128, 256, 512), sq8: bool = store.HNSW_SQ8) -> dict[str, Any]:
     """recall@k against exact search of the HNSW index the store builds (its M and
-    efConstruction), at several efSearch; search ms per query, one query at a time."""
+    efConstruction; `sq8`: 8-bit codes), at several efSearch; search ms per query, one
+    query at a time."""
     exact, _ = store.build_ann(base, threshold=len(base) + 1)
     started = time.perf_counter()
-    hnsw, kind = store.build_ann(base, threshold=0)
+    hnsw, kind = store.build_ann(base, threshold=0, sq8=sq8)
     out: dict[str, Any] = {"rows": len(base), "kind": kind, "build_s": time.perf_counter() - started,
                            "ef_search_stored": hnsw.hnsw.efSearch, "by_ef": {}}  # type: ignore[attr-defined]
     _, truth = exact.search(queries, k)  # type: ignore[attr-defined]
@@ -192,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=200, help="timed dev questions per size")
     ap.add_argument("-k", type=int, default=5, help="passages per retrieval")
     ap.add_argument("--ann-recall", action="store_true", help="HNSW recall@10 at the largest size")
+    ap.add_argument("--sq8", action="store_true", help="--ann-recall also for the other HNSW storage")
     ap.add_argument("--ann-quality", action="store_true", help="dev-set hit@5, HNSW vs exact")
     ap.add_argument("--faiss-threads", type=int, help="FAISS OpenMP threads (default: FAISS's, as served)")
     args = ap.parse_args(argv)
@@ -220,15 +222,22 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"bm25 p95 {g['bm25_p95_ms']:.2f})")
         if args.ann_recall and n >= largest:
             vecs = np.stack([embedder.embed_queries([q])[0] for q in questions]).astype(np.float32)
-            g["ann_sweep"] = ann_sweep(np.asarray(data.vectors), vecs)
+            base = np.asarray(data.vectors)
+            g["ann_sweep"] = ann_sweep(base, vecs)
             g["hnsw_recall_at_10"] = g["ann_sweep"]["recall_at_10"]
             show_sweep(f"SYNTHETIC chunk vectors (means of real sentence vectors) at {n}", g["ann_sweep"])
+            if args.sq8:
+                g["ann_sweep_other"] = other = ann_sweep(base, vecs, sq8=not store.HNSW_SQ8)
+                show_sweep(f"  the same, {other['kind']}", other)
             real = cached_vectors(embedder.fingerprint())
             if len(real) > 1000:
                 o = summary["overall"] = {}
                 o["ann_real"] = ann_sweep(real, vecs)
                 o["hnsw_recall_at_10_real"] = o["ann_real"]["recall_at_10"]
                 show_sweep("REAL embeddings (every vector in the embedding cache)", o["ann_real"])
+                if args.sq8:
+                    o["ann_real_other"] = other = ann_sweep(real, vecs, sq8=not store.HNSW_SQ8)
+                    show_sweep(f"  the same, {other['kind']}", other)
         del data
     if args.ann_quality:
         summary["overall"] = summary["overall"] or {}

@@ -39,6 +39,10 @@ FORMAT_VERSION = 2
 # only .2-.4 on random 100k vectors (the old eval/bench.py; eval/bench/query_latency.py
 # --ann-recall measures it with real query vectors): exact stays the default that far.
 HNSW_THRESHOLD = 200_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128  # written into faiss.index: a loaded index searches with it
+HNSW_SQ8 = False
 _LOAD_LOCK = threading.Lock()
 
 
@@ -98,22 +102,31 @@ class IndexData:
         return [self.docs[c.doc_id].lang for c in self.chunks]
 
 
-def build_ann(vectors: np.ndarray, threshold: int = HNSW_THRESHOLD) -> tuple[object, str]:
-    """Exact inner-product search for small indexes, HNSW for large ones."""
+def build_ann(
+    vectors: np.ndarray, threshold: int = HNSW_THRESHOLD, sq8: bool = HNSW_SQ8
+) -> tuple[object, str]:
+    """Exact inner-product search for small indexes, HNSW for large ones (its vectors
+    stored as 8-bit codes with `sq8`: the re-ranking that follows uses the exact vectors)."""
     import faiss
 
-    dim = vectors.shape[1]
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    dim = x.shape[1]
     index: Any
-    if len(vectors) >= threshold:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
-        kind = "hnsw32"
+    if len(x) >= threshold:
+        if sq8:
+            qt8: Any = faiss.ScalarQuantizer.QT_8bit  # an int; faiss' stubs say otherwise
+            index = faiss.IndexHNSWSQ(dim, qt8, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.train(x)
+        else:
+            index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        kind = f"hnsw{HNSW_M}" + ("-sq8" if sq8 else "")
     else:
         index = faiss.IndexFlatIP(dim)
         kind = "flat"
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    if len(x):
+        index.add(x)
     return index, kind
 
 
