@@ -11,9 +11,9 @@ their sentences'). Copy 0 is the source; copy c of every document gets the id
 sentence-vector file is the source's), and a chunk vector that is the source's plus
 Gaussian noise of norm ~`--noise` (per dimension noise/sqrt(dim)), normalised: cosine
 ~.96 to the original, so copies are near-duplicates, not ties (SYNTHETIC vectors derived
-from real ones). BM25 postings are the source's repeated with shifted rows: document
-lengths and term statistics scale together, so scores equal the source's up to the +0.5
-smoothing of Lucene's idf. The dense index is built by `store.build_ann` as the indexer
+from real ones). BM25 postings are the source's repeated with shifted rows, scores kept:
+document lengths and term statistics scale together, so a real index of the copies would
+score the same up to the +0.5 smoothing of Lucene's idf. The dense index is built by `store.build_ann` as the indexer
 builds it at that size (HNSW above `store.HNSW_THRESHOLD`).
 """
 
