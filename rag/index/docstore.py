@@ -110,8 +110,10 @@ class DocStore:
             (n_docs,), = self._query("SELECT count(*) FROM docs")
             (n_chunks, lo, hi, smin, smax), = self._query(
                 "SELECT count(*), min(row), max(row), min(srow_min), max(srow_max) FROM chunks")
-            (k_lo, k_hi), = self._query("SELECT min(row), max(row) FROM sentence_keys")
-            (b_lo, b_hi), = self._query("SELECT min(row), max(row) FROM chunk_bodies")
+            # one min() or max() per query: SQLite then reads one end of the b-tree only
+            k_lo, k_hi, b_lo, b_hi = (
+                self._query(f"SELECT {f}(row) FROM {t}")[0][0]
+                for t in ("sentence_keys", "chunk_bodies") for f in ("min", "max"))
             (orphans,), = self._query(
                 "SELECT count(*) FROM chunks WHERE doc_id NOT IN (SELECT doc_id FROM docs)")
             langs = [r[0] for r in self._query("SELECT lang FROM chunks ORDER BY row")]
