@@ -77,6 +77,7 @@ class Settings:
     # cluster. `store_collection` prefixes the Milvus collections (several indexes per server).
     store: str = ""
     store_collection: str = "jauap"
+    store_token: str | None = field(default=None, repr=False)  # server credentials
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= MAX_K:

@@ -82,6 +82,16 @@ def test_bm25_scores_are_the_faiss_paths(both: tuple[HybridRetriever, HybridRetr
         assert [r for r, _ in got] == [r for r, _ in expected]
         assert [s for _, s in got] == pytest.approx([s for _, s in expected], rel=1e-5)
     assert faiss.data.bm25.search("медиафорумында", "kk", 5)  # the check saw real matches
+    # the vocabulary and per-term postings (what the cross-language prefix channel reads)
+    vocab = faiss.data.bm25._vocab
+    assert set(milvus.data.bm25.vocabulary) == set(vocab)
+    sc = faiss.data.bm25._model.scores
+    for term in list(vocab)[:: max(1, len(vocab) // 25)]:
+        t = vocab[term]
+        lo, hi = sc["indptr"][t], sc["indptr"][t + 1]
+        expected = dict(zip(sc["indices"][lo:hi].tolist(), sc["data"][lo:hi].tolist(), strict=True))
+        rows, weights = milvus.data.bm25.postings(milvus.data.bm25.vocabulary[term])
+        assert dict(zip(rows.tolist(), weights.tolist(), strict=True)) == pytest.approx(expected)
 
 
 def test_incremental_indexing_deletes_and_fingerprint(tmp_path: Path, corpus: Path) -> None:

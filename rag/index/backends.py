@@ -20,7 +20,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from rag.errors import IndexCorruptError, InputError
-from rag.index import indexer, milvus_store, pooled, store
+from rag.index import indexer, milvus_client, milvus_store, pooled, store
 from rag.index.indexer import IndexReport, Progress
 from rag.index.vector_cache import VectorCache
 from rag.ingest.chunking import ChunkSettings
@@ -111,10 +111,11 @@ class MilvusBackend:
     One writer at a time per process; Milvus Lite itself admits one process per file, and
     against a server run one `jauap index` at a time (the catalog row is last-writer-wins)."""
 
-    def __init__(self, uri: str, prefix: str) -> None:
+    def __init__(self, uri: str, prefix: str, token: str | None = None) -> None:
         self.uri = uri
         self.prefix = prefix
         self.where = f"{uri} ({prefix})"
+        milvus_client.use_token(uri, token)
 
     def exists(self) -> bool:
         return milvus_store.exists(self.uri, self.prefix)
@@ -224,7 +225,7 @@ def _faiss(settings: Settings) -> StoreBackend:
 
 
 def _milvus(settings: Settings) -> StoreBackend:
-    return MilvusBackend(settings.store, settings.store_collection)
+    return MilvusBackend(settings.store, settings.store_collection, settings.store_token)
 
 
 # Keyed by `store_scheme`; Milvus Lite and a Milvus server share one client code path.

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from rag.index.bm25 import BM25Channel
+from rag.index.milvus_client import read_rows
 from rag.text.words import default_stemmer, tokenize
 
 _ID_SPACE = 2**32 - 1  # Milvus sparse indices are uint32 below 2**32 - 1
@@ -58,11 +59,36 @@ class MilvusBM25(BM25Channel):
 
     def __init__(
         self, client: Any, collection: str, n_docs: int, stemmers: dict[str, str],
-        stopwords: bool,
+        stopwords: bool, terms: tuple[str, int] = ("", 0),
     ) -> None:
         super().__init__(None, n_docs, stemmers, stopwords)
         self.client = client
         self.collection = collection
+        self.terms = terms  # (collection, count) of the stored vocabulary
+        self._vocabulary: dict[str, int] | None = None
+        self._vocabulary_lock = threading.Lock()
+
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        """Index term -> term id (its hash), read from Milvus on first use."""
+        with self._vocabulary_lock:
+            if self._vocabulary is None:
+                name, count = self.terms
+                rows = read_rows(self.client, name, ["row", "term"], count) if count else []
+                self._vocabulary = {r["term"]: term_id(r["term"]) for r in rows}
+            return self._vocabulary
+
+    def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, BM25 weights) of the chunks holding term id `term` (a one-term sparse
+        search; at most 16384, Milvus's top-k limit, the heaviest first)."""
+        found = self.client.search(
+            self.collection, data=[{int(term): 1.0}], anns_field="bm25",
+            limit=max(1, min(len(self), 16384)), search_params={"metric_type": "IP"},
+            output_fields=["row"],
+        )[0]
+        hits = [(int(h["row"]), float(h["distance"])) for h in found if h["distance"] > 0]
+        return (np.array([r for r, _ in hits], dtype=np.int64),
+                np.array([w for _, w in hits], dtype=np.float32))
 
     def query_vector(self, query: str, query_lang: str) -> dict[int, float]:
         """{term id: count} of the query's tokens, analysed as at build time."""
@@ -136,8 +162,7 @@ class VectorRows:
         todo = sorted({r for r in rows if r not in cache})
         for i in range(0, len(todo), 1000):
             ids = todo[i : i + 1000]
-            found = self.client.query(self.names[part], filter=f"row in {ids}",
-                                      output_fields=["row", "vector"])
+            found = self.client.get(self.names[part], ids=ids, output_fields=["row", "vector"])
             for r in found:
                 cache[int(r["row"])] = np.asarray(r["vector"], dtype=np.float32)
         while len(cache) > self.keep:

@@ -14,30 +14,27 @@ previous generation folder).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
 from rag.errors import (
-    ConfigError,
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
     InputError,
-    require,
 )
 from rag.index import store
+from rag.index.milvus_client import BATCH, connect, read_rows
 from rag.index.milvus_search import LazyMatrix, MilvusBM25, MilvusDense, VectorRows, chunk_weights
 from rag.records import Chunk, Document
 
-BATCH = 1000  # rows per insert/query page: well under gRPC's 64 MB message cap at dim 1024
 TEXT_PIECE = 16_000  # characters of document text per row: at most 64 KB of UTF-8
 MAX_VARCHAR = 65_535  # Milvus's VARCHAR limit, in bytes
+MAX_TERM = 512  # bytes; longer tokens are not kept in the stored vocabulary
 DUMMY_DIM = 2  # Milvus wants a vector field in every collection, also in record-only ones
 # Dense index by size, the FAISS path's policy (store.HNSW_THRESHOLD): exact search below,
 # HNSW (M=32, efConstruction 80, ef 128 as FAISS) above.
@@ -45,59 +42,8 @@ HNSW_PARAMS = {"M": 32, "efConstruction": 80}
 HNSW_SEARCH = {"metric_type": "IP", "params": {"ef": 128}}
 FLAT_SEARCH: dict[str, Any] = {"metric_type": "IP", "params": {}}
 
-_clients: dict[str, Any] = {}
-_clients_lock = threading.Lock()
-
-
-def connect(uri: str) -> Any:
-    """A MilvusClient for `uri` (one per URI and process: Milvus Lite allows one process
-    per `.db`, and starting it costs ~0.5 s)."""
-    require("pymilvus", "milvus")
-    from pymilvus import MilvusClient
-
-    with _clients_lock:
-        client = _clients.get(uri)
-        if client is None:
-            target = uri
-            if "://" not in uri:  # Milvus Lite: a local file (folder, in milvus-lite 3)
-                local = Path(uri).expanduser().resolve()
-                local.parent.mkdir(parents=True, exist_ok=True)
-                target = str(local)
-            try:
-                client = MilvusClient(uri=target)
-            except Exception as exc:  # pymilvus/milvus-lite raise many kinds
-                why = _LOCKED if "://" not in uri and _locked(target) else _reason(exc)
-                raise ConfigError(f"cannot open the Milvus store {uri}: {why}") from None
-            _clients[uri] = client
-    return client
-
-
-_LOCKED = ("another process has this Milvus Lite file open (Milvus Lite serves one process "
-           "at a time; run a Milvus server for several)")
-
-
-def _locked(folder: str) -> bool:
-    """Whether another process holds Milvus Lite's lock on `folder`."""
-    import fcntl
-
-    try:
-        with open(Path(folder) / "LOCK", "rb") as f:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(f, fcntl.LOCK_UN)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
-
-
 def _names(prefix: str, gen: str) -> dict[str, str]:
-    return {part: f"{prefix}_{gen}_{part}" for part in ("chunks", "sentences", "docs")}
+    return {part: f"{prefix}_{gen}_{part}" for part in ("chunks", "sentences", "docs", "terms")}
 
 
 def _catalog(prefix: str) -> str:
@@ -125,6 +71,8 @@ def _schema(client: Any, kind: str, dim: int) -> Any:
         s.add_field("record", DataType.VARCHAR, max_length=MAX_VARCHAR)
     if kind == "docs":
         s.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
+    if kind == "terms":  # the BM25 vocabulary (ids are the terms' hashes)
+        s.add_field("term", DataType.VARCHAR, max_length=MAX_TERM)
     return s
 
 
@@ -222,6 +170,7 @@ def save(data: store.IndexData, uri: str, prefix: str) -> str:
     _create(client, names["chunks"], "chunks", dim, dense_index)
     _create(client, names["sentences"], "sentences", dim)
     _create(client, names["docs"], "docs", dim)
+    _create(client, names["terms"], "terms", dim)
     _insert(client, names["chunks"], _chunk_rows(data))
     _insert(client, names["sentences"], (
         {"row": r, "vector": v.tolist(), "key": k}
@@ -229,12 +178,16 @@ def save(data: store.IndexData, uri: str, prefix: str) -> str:
     ))
     doc_rows = _doc_rows(data.docs)
     _insert(client, names["docs"], doc_rows)
+    vocabulary = [t for t in data.bm25._vocab if len(t.encode("utf-8")) <= MAX_TERM]
+    _insert(client, names["terms"], ({"row": i, "term": t, "vector": [0.0] * DUMMY_DIM}
+                                     for i, t in enumerate(vocabulary)))
     for name in names.values():
         client.load_collection(name)
     data.manifest.ann = f"milvus-{dense_index.lower()}"
     data.manifest.updated = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     entry = {
         "gen": gen, "previous": before["gen"] if before else "", "doc_parts": len(doc_rows),
+        "terms": len(vocabulary),
         "manifest": asdict(data.manifest),
         "bm25": {"stemmers": data.bm25.stemmers, "stopwords": data.bm25.stopwords},
     }
@@ -265,22 +218,11 @@ def drop(uri: str, prefix: str) -> None:
         client.drop_collection(_catalog(prefix))
 
 
-def _scan(client: Any, name: str, fields: list[str], count: int) -> list[dict]:
-    """Rows 0..count-1 in order, a page at a time (rows are numbered densely at save;
-    query_iterator needs a timestamp service Milvus Lite lacks)."""
-    out: list[dict] = []
-    for lo in range(0, count, BATCH):
-        page = client.query(name, filter=f"row >= {lo} and row < {lo + BATCH}",
-                            output_fields=fields)
-        out.extend(sorted(page, key=lambda r: r["row"]))
-    return out
-
-
 def _read_docs(client: Any, name: str, parts: int) -> dict[str, Document]:
     meta: dict[str, dict] = {}
     texts: dict[str, list[str]] = {}
     current = ""
-    for r in _scan(client, name, ["row", "record", "text"], parts):
+    for r in read_rows(client, name, ["row", "record", "text"], parts):
         rec = json.loads(r["record"])
         if "doc_id" in rec:
             current = rec["doc_id"]
@@ -343,8 +285,8 @@ def load(uri: str, prefix: str, vectors: str = "lazy") -> store.IndexData:
             client.load_collection(name)
         docs = _read_docs(client, names["docs"], int(entry["doc_parts"]))
         fields = ["row", "key", "record"] + (["vector"] if eager else [])
-        rows = _scan(client, names["chunks"], fields, m.chunks)
-        sents = _scan(client, names["sentences"], ["row", "vector", "key"], m.sentences) if eager else []
+        rows = read_rows(client, names["chunks"], fields, m.chunks)
+        sents = read_rows(client, names["sentences"], ["row", "vector", "key"], m.sentences) if eager else []
         if len(docs) != m.documents or len(rows) != m.chunks or (eager and len(sents) != m.sentences):
             raise ValueError(f"{len(docs)} documents, {len(rows)} chunks and {len(sents)} "
                              f"sentences stored, the manifest says {m.documents}, {m.chunks} "
@@ -376,7 +318,7 @@ def load(uri: str, prefix: str, vectors: str = "lazy") -> store.IndexData:
         vectors=chunk_vectors, sentence_keys=[r["key"] for r in sents],
         sentence_vectors=sentence_vectors, sentence_rows=sentence_rows,
         bm25=MilvusBM25(client, names["chunks"], m.chunks, dict(bm25["stemmers"]),
-                        bool(bm25["stopwords"])),
+                        bool(bm25["stopwords"]), (names["terms"], int(entry["terms"]))),
         ann=MilvusDense(client, names["chunks"], m.chunks, search),
     )
 
