@@ -12,8 +12,9 @@ from rag.index.embedders import FakeEmbedder
 from rag.index.indexer import index_paths
 from rag.ingest.chunking import ChunkSettings
 from rag.search.hybrid import HybridRetriever, RetrievalSettings
+from rag.search.prefix import fold
 from rag.settings import SAMPLE_CORPUS
-from rag.text.translit import latin_to_cyrillic
+from rag.text.translit import latin_to_cyrillic, latin_to_cyrillic_variants
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,8 @@ def test_settings_are_validated() -> None:
         RetrievalSettings(mode="fuzzy")
     with pytest.raises(ConfigError, match="1.5"):
         RetrievalSettings(sentence_weight=1.5)
+    with pytest.raises(ConfigError, match=">= 0"):
+        RetrievalSettings(bm25_prefix=-1.0)
 
 
 @pytest.mark.parametrize(
@@ -83,3 +86,51 @@ def test_english_names_reach_cyrillic_passages(tmp_path: Path) -> None:
     retriever = HybridRetriever(store.load(tmp_path / "ix"), embedder)
     hits = retriever.retrieve("What opened in Shymkent?", k=2, lang="en").hits
     assert hits[0].doc.source.endswith("a.txt")
+
+
+def test_loanwords_have_their_usual_cyrillic_spellings() -> None:
+    assert "фотосинтесис" in latin_to_cyrillic_variants("photosynthesis")
+    assert {"хромосоме", "чромосоме"} <= latin_to_cyrillic_variants("chromosome")
+    assert len(latin_to_cyrillic_variants("chchchchch", limit=8)) <= 8
+    # Folding forgives the letters the spellings disagree on, over the first five letters.
+    assert fold("фотосинтесис") == fold("фотосинтездің")
+    assert fold("енерги") == fold("энергия") and fold("метаболисм") == fold("метаболизм")
+
+
+@pytest.fixture(scope="module")
+def kk_ru_docs(tmp_path_factory: pytest.TempPathFactory) -> HybridRetriever:
+    """Two Kazakh passages and a Russian one; the fake embedder cannot cross languages."""
+    root = tmp_path_factory.mktemp("kkru")
+    texts = {
+        "photo.txt": "Өсімдіктер\n\nФотосинтез кезінде өсімдіктердің жапырақтары күн сәулесінің "
+        "энергиясын пайдаланып, көмірқышқыл газынан органикалық заттар түзеді.",
+        "steppe.txt": "Дала\n\nҚазақстанның далалық аймақтарында жазда ыстық болады, ал қыста "
+        "қатты аяз бен боран жиі соғады.",
+        "ru.txt": "Погода\n\nВ Караганде ожидается сильный ветер, снег и понижение температуры.",
+    }
+    (root / "docs").mkdir()
+    for name, text in texts.items():
+        (root / "docs" / name).write_text(text, encoding="utf-8")
+    embedder = FakeEmbedder()
+    index_paths([root / "docs"], root / "ix", embedder, ChunkSettings())
+    return HybridRetriever(store.load(root / "ix"), embedder)
+
+
+@pytest.mark.parametrize(
+    ("question", "lang"),
+    [("How do plants use energy in photosynthesis?", "en"), ("Как растения используют энергию при фотосинтезе?", "ru")],
+)
+def test_question_words_reach_kazakh_passages_by_their_beginnings(
+    kk_ru_docs: HybridRetriever, question: str, lang: str
+) -> None:
+    found = kk_ru_docs.prefix.search(question, lang, 5)
+    assert found
+    top = kk_ru_docs.data.docs[kk_ru_docs.data.chunks[found[0][0]].doc_id]
+    assert top.source.endswith("photo.txt") and top.lang == "kk"
+    assert 0.0 < found[0][2] <= 1.0  # coverage: the share of question words matched
+    hits = kk_ru_docs.retrieve(question, k=1, lang=lang).hits
+    assert hits[0].doc.source.endswith("photo.txt")
+
+
+def test_the_prefix_channel_leaves_kazakh_questions_alone(kk_ru_docs: HybridRetriever) -> None:
+    assert kk_ru_docs.prefix.search("Фотосинтез қалай жүреді?", "kk", 5) == []

@@ -65,6 +65,19 @@ class BM25Channel:
         toks = tokenize(query, query_lang, stem, stopwords=self.stopwords)
         return np.array([self._vocab[t] for t in toks if t in self._vocab], dtype=np.int64)
 
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        """Index term -> term id (read-only use: the cross-language prefix channel)."""
+        return self._vocab
+
+    def postings(self, term_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(document rows, BM25 scores) of one term; each document at most once."""
+        if self._model is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        sc = self._model.scores
+        lo, hi = sc["indptr"][term_id], sc["indptr"][term_id + 1]
+        return sc["indices"][lo:hi], sc["data"][lo:hi]
+
     def scores(self, query: str, query_lang: str) -> np.ndarray:
         """Dense BM25 scores for every document (float32, length ``len(self)``)."""
         out = np.zeros(self._n_docs, dtype=np.float32)

@@ -1,5 +1,6 @@
-"""Latin → Cyrillic transliteration of names, so an English question's "Almaty" or
-"Abai" can meet «Алматы» and «Абай» in Kazakh and Russian passages through BM25."""
+"""Latin → Cyrillic transliteration of English words, so an English question's "Almaty"
+or "photosynthesis" can meet «Алматы» and «фотосинтез» in Kazakh and Russian passages
+through BM25: one spelling for names, a few alternatives for loanwords."""
 
 from __future__ import annotations
 
@@ -28,3 +29,32 @@ def latin_to_cyrillic(word: str) -> str:
             out.append(word[i])
             i += 1
     return "".join(out)
+
+
+# Latin letters whose Cyrillic rendering depends on the word's origin: "chromosome" →
+# хромосома but "Chechnya" → Чечня, "cell" → целл but "cat" → кат, "system" → система.
+# Longest first; everything else is written as in _PAIRS.
+_ALTERNATIVES = (
+    ("ch", ("х", "ч")), ("ph", ("ф",)), ("th", ("т",)), ("sh", ("ш",)), ("zh", ("ж",)),
+    ("kh", ("х",)), ("ts", ("ц",)), ("ya", ("я",)), ("yu", ("ю",)), ("ee", ("и",)),
+    ("ou", ("у",)), ("c", ("к", "ц", "с")), ("x", ("кс",)), ("w", ("в", "у")),
+    ("y", ("и",)), ("h", ("х", "")), ("j", ("ж", "дж")), ("q", ("к",)),
+)  # fmt: skip
+_SINGLE = dict(_PAIRS)
+
+
+def latin_to_cyrillic_variants(word: str, limit: int = 8) -> set[str]:
+    """The usual Cyrillic spellings of an English (often Greek or Latin) loanword, at most
+    `limit`: "photosynthesis" → {"фотосинтесис"}, "chromosome" → {"хромосоме", "чромосоме"}.
+    Meant for matching word beginnings, where the ending does not matter."""
+    word, outs, i = word.lower(), [""], 0
+    while i < len(word):
+        for latin, options in _ALTERNATIVES:
+            if word.startswith(latin, i):
+                outs = [o + c for o in outs for c in options][:limit]
+                i += len(latin)
+                break
+        else:
+            outs = [o + _SINGLE.get(word[i], word[i]) for o in outs]
+            i += 1
+    return set(outs)
