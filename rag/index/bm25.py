@@ -4,6 +4,7 @@ each tokenised with its own language's word analysis (rag.text.words)."""
 from __future__ import annotations
 
 import json
+import mmap as mmap_module
 from pathlib import Path
 
 import bm25s
@@ -119,11 +120,22 @@ class BM25Channel:
         (directory / _META).write_text(json.dumps(meta, ensure_ascii=False, indent=1), "utf-8")
 
     @classmethod
-    def load(cls, directory: Path) -> BM25Channel:
-        """Read an index written by ``save``."""
+    def load(cls, directory: Path, mmap: bool = False) -> BM25Channel:
+        """Read an index written by ``save``; with ``mmap`` the postings arrays are mapped
+        (a query reads its terms' postings only: 68 MB at 100k chunks, ~10x at 1M)."""
         directory = Path(directory)
         meta = json.loads((directory / _META).read_text("utf-8"))
         if meta.get("format") != 1:
             raise ValueError(f"unsupported BM25 index format in {directory}")
-        model = None if meta["empty"] else bm25s.BM25.load(directory, show_progress=False)
+        model = (
+            None if meta["empty"] else bm25s.BM25.load(directory, mmap=mmap, show_progress=False)
+        )
         return cls(model, int(meta["n_docs"]), dict(meta["stemmers"]), bool(meta["stopwords"]))
+
+    def release_pages(self) -> None:
+        """Unmap the pages of mapped postings touched so far (the load's checks read them
+        all): they stay in the page cache, out of this process's resident memory."""
+        for array in (self._model.scores.values() if self._model is not None else ()):
+            mapped = getattr(array, "_mmap", None)
+            if mapped is not None:
+                mapped.madvise(mmap_module.MADV_DONTNEED)

@@ -245,12 +245,13 @@ def _read_generation(gen: Path, index_dir: Path) -> IndexData:
             lambda: faiss.read_index(str(gen / "faiss.index"), faiss.IO_FLAG_MMAP_IFC),
         )
         check.check_ann(ann, m.chunks, m.dim)
-        bm25 = check.guarded("the BM25 index", lambda: BM25Channel.load(gen / "bm25"))
+        bm25 = check.guarded("the BM25 index", lambda: BM25Channel.load(gen / "bm25", mmap=True))
         if len(bm25) != m.chunks:
             raise check.Damage(f"the BM25 index covers {len(bm25)} chunks, not {m.chunks}")
         model = getattr(bm25, "_model", None)  # bm25s' arrays; None for an empty index
         if model is not None:
             check.check_bm25_postings(model.scores, len(model.vocab_dict), m.chunks)
+            bm25.release_pages()
     except check.Damage as exc:
         raise gens.corrupt(index_dir, str(exc)) from None
     return IndexData(
