@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.errors import ConfigError
@@ -11,6 +13,7 @@ from rag.index import store
 from rag.index.embedders import FakeEmbedder
 from rag.index.indexer import index_paths
 from rag.ingest.chunking import ChunkSettings
+from rag.protocols import Embedder
 from rag.search.hybrid import HybridRetriever, RetrievalSettings
 from rag.search.prefix import fold
 from rag.settings import SAMPLE_CORPUS
@@ -134,3 +137,56 @@ def test_question_words_reach_kazakh_passages_by_their_beginnings(
 
 def test_the_prefix_channel_leaves_kazakh_questions_alone(kk_ru_docs: HybridRetriever) -> None:
     assert kk_ru_docs.prefix.search("Фотосинтез қалай жүреді?", "kk", 5) == []
+
+
+class _CompressedEmbedder:
+    """The fake's vectors with a constant extra component: every cosine becomes
+    (cos + 3) / 4, the narrow high band e5 models score in (bge-m3 and EmbeddingGemma
+    spread wider), while the order of similarities is unchanged."""
+
+    name = "fake-compressed"
+
+    def __init__(self) -> None:
+        self._fake = FakeEmbedder()
+        self.dim = self._fake.dim + 1
+
+    def fingerprint(self) -> str:
+        return "fake-compressed-v1"
+
+    def _compress(self, base: np.ndarray) -> np.ndarray:
+        out = np.hstack([base, np.full((len(base), 1), np.sqrt(3.0), dtype=np.float32)])
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._compress(self._fake.embed_queries(texts))
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._compress(self._fake.embed_passages(texts))
+
+    def count_tokens(self, text: str) -> int:
+        return self._fake.count_tokens(text)
+
+
+def test_ranking_does_not_depend_on_the_embedders_score_scale(tmp_path: Path) -> None:
+    """Fusion is by ranks and the sentence re-score mixes cosines linearly, so a model
+    whose cosines all sit in another band (here (cos + 3) / 4) ranks the same passages."""
+    chunking = ChunkSettings(max_tokens=80, min_tokens=20, overlap_tokens=10)
+    retrievers = []
+    embedders: tuple[tuple[str, Embedder], ...] = (
+        ("plain", FakeEmbedder()), ("compressed", _CompressedEmbedder())
+    )
+    for name, embedder in embedders:
+        index_paths([SAMPLE_CORPUS], tmp_path / name, embedder, chunking)
+        retrievers.append(HybridRetriever(store.load(tmp_path / name), embedder))
+    plain, compressed = retrievers
+    cosines = compressed.retrieve("Алматы медиа форум", k=5, lang="kk").hits
+    assert all(h.dense is None or h.dense > 0.5 for h in cosines)
+    for question, lang in [
+        ("Дмитрий Песков Ерлан Карин форум открыли", None),
+        ("Who opened the media forum in Almaty?", "en"),
+        ("медиафорумында журналистер", None),
+        ("Алматы медиа форум", "kk"),
+    ]:
+        a = [h.chunk.chunk_id for h in plain.retrieve(question, k=5, lang=lang).hits]
+        b = [h.chunk.chunk_id for h in compressed.retrieve(question, k=5, lang=lang).hits]
+        assert a == b, question
