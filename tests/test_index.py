@@ -539,3 +539,18 @@ def test_hnsw_index_keeps_its_search_depth_when_written_and_mapped_back(
     assert back.hnsw.efSearch == store.HNSW_EF_SEARCH and back.ntotal == 600
     _, rows = back.search(x[:20], 1)
     assert (rows[:, 0] == np.arange(20)).mean() >= 0.9  # each vector finds itself
+
+
+def test_scan_lists_what_discover_would_index(corpus: Path) -> None:
+    from rag.ingest.documents import SUPPORTED, discover
+
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "more.md").write_text("# Тақырып\n\nМәтін.", "utf-8")
+    (corpus / ".hidden").mkdir()
+    (corpus / ".hidden" / "secret.txt").write_text("жасырын", "utf-8")
+    (corpus / ".dot.txt").write_text("жасырын", "utf-8")
+    (corpus / "notes.csv").write_text("a,b", "utf-8")
+    expected = {str(p) for p in discover([corpus]) if p.suffix.lower() in SUPPORTED}
+    assert set(sources.scan([corpus], SUPPORTED) or []) == expected
+    assert len(expected) == 3
+    assert sources.scan([corpus / "missing"], SUPPORTED) is None

@@ -136,13 +136,7 @@ def index_paths(
     mode = pooled.effective_mode(embedder, sentence_vectors)
     started = time.perf_counter()
     report = IndexReport()
-    files = _scan(paths, report)
-    if not files:
-        raise InputError(
-            f"no supported documents ({', '.join(sorted(SUPPORTED))}) in "
-            + ", ".join(map(str, paths))
-        )
-    states = sources.file_states(files)  # before anything is read
+    states = sources.file_states(sources.scan(paths, SUPPORTED) or [])  # before any read
     with store.writer_lock(index_dir, on_wait=lambda: _say_waiting(index_dir, progress)):
         same = None if rebuild else sources.unchanged(
             index_dir, states, embedder.fingerprint(), asdict(chunking))
@@ -151,6 +145,13 @@ def index_paths(
             report.chunks = same.chunks
             report.seconds = time.perf_counter() - started
             return report
+    files = _scan(paths, report)
+    if not files:
+        raise InputError(
+            f"no supported documents ({', '.join(sorted(SUPPORTED))}) in "
+            + ", ".join(map(str, paths))
+        )
+    with store.writer_lock(index_dir, on_wait=lambda: _say_waiting(index_dir, progress)):
         old = _load_previous(index_dir, embedder, chunking, rebuild, report, mode)
         if report.rebuilt_because:
             _note(f"{report.rebuilt_because}; rebuilding it from scratch", progress)
