@@ -551,6 +551,7 @@ def test_scan_lists_what_discover_would_index(corpus: Path) -> None:
     (corpus / ".dot.txt").write_text("жасырын", "utf-8")
     (corpus / "notes.csv").write_text("a,b", "utf-8")
     expected = {str(p) for p in discover([corpus]) if p.suffix.lower() in SUPPORTED}
-    assert set(sources.scan([corpus], SUPPORTED) or []) == expected
+    assert set(sources.snapshot([corpus], SUPPORTED)) == expected
+    assert sources.snapshot([corpus], SUPPORTED) == sources.file_states(sorted(expected))
     assert len(expected) == 3
-    assert sources.scan([corpus / "missing"], SUPPORTED) is None
+    assert sources.snapshot([corpus / "missing"], SUPPORTED) == {}

@@ -136,7 +136,7 @@ def index_paths(
     mode = pooled.effective_mode(embedder, sentence_vectors)
     started = time.perf_counter()
     report = IndexReport()
-    states = sources.file_states(sources.scan(paths, SUPPORTED) or [])  # before any read
+    states = sources.snapshot(paths, SUPPORTED)  # before anything is read
     with store.writer_lock(index_dir, on_wait=lambda: _say_waiting(index_dir, progress)):
         same = None if rebuild else sources.unchanged(
             index_dir, states, embedder.fingerprint(), asdict(chunking))
