@@ -89,7 +89,7 @@ class HybridRetriever:
         self._present = set(data.chunk_langs)
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # the page answers several sessions at once
-        self.prefix = PrefixChannel(data.bm25, self._langs)
+        self.prefix = PrefixChannel(data.bm25)
 
     def query_vector(self, text: str) -> np.ndarray:
         """The query embedding, remembered for a few calls (the page re-asks while streaming)."""
