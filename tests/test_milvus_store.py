@@ -17,6 +17,7 @@ from rag.errors import ConfigError, IndexMismatchError, IndexMissingError  # noq
 from rag.index import milvus_store, store  # noqa: E402
 from rag.index.backends import FaissBackend, MilvusBackend, open_store  # noqa: E402
 from rag.index.embedders import FakeEmbedder  # noqa: E402
+from rag.index.milvus_search import VectorRows  # noqa: E402
 from rag.ingest.chunking import ChunkSettings  # noqa: E402
 from rag.pipeline import build_index, open_retriever  # noqa: E402
 from rag.search.hybrid import HybridRetriever, RetrievalSettings  # noqa: E402
@@ -72,6 +73,12 @@ def test_vectors_read_on_demand_are_the_stored_ones(
     assert np.allclose(milvus.data.sentence_vectors[sent], faiss.data.sentence_vectors[sent])
     assert np.allclose(milvus.data.sentence_vectors[sent[0]], faiss.data.sentence_vectors[sent[0]])
     assert milvus.data.vectors.shape == faiss.data.vectors.shape
+    # a small cache: rows already held but old are asked for again beside new ones
+    src = milvus.data.vectors.source
+    small = VectorRows(src.client, src.names["chunks"], src.names["sentences"], src.dim,
+                       src.sentence_rows, keep=2)
+    for ask in ([0, 1, 2], [2, 3, 0, 4], [4], [1, 0, 5, 6]):
+        assert np.allclose(small.get("chunks", ask), faiss.data.vectors[ask])
 
 
 def test_bm25_scores_are_the_faiss_paths(both: tuple[HybridRetriever, HybridRetriever]) -> None:
@@ -171,6 +178,16 @@ def test_bad_store_values_are_named(value: str, message: str) -> None:
         open_store(Settings.from_env({"JAUAP_STORE": value}))
     with pytest.raises(ConfigError, match="JAUAP_STORE_COLLECTION.*'9x'"):
         Settings(store="a.db", store_collection="9x")
+
+
+def test_server_settings_are_read_and_the_token_never_printed() -> None:
+    settings = Settings.from_env({"JAUAP_STORE": "http://milvus.example:19530",
+                                  "JAUAP_STORE_COLLECTION": "news",
+                                  "JAUAP_STORE_TOKEN": "root:s3cret-pass"})
+    backend = open_store(settings)
+    assert isinstance(backend, MilvusBackend)
+    assert (backend.uri, backend.prefix) == ("http://milvus.example:19530", "news")
+    assert settings.store_token == "root:s3cret-pass" and "s3cret" not in repr(settings)
 
 
 def test_a_locked_lite_file_is_explained(tmp_path: Path) -> None:

@@ -165,7 +165,10 @@ class VectorRows:
             found = self.client.get(self.names[part], ids=ids, output_fields=["row", "vector"])
             for r in found:
                 cache[int(r["row"])] = np.asarray(r["vector"], dtype=np.float32)
-        while len(cache) > self.keep:
+        for r in rows:  # the rows asked for are the newest: never evicted by this fetch
+            if r in cache:
+                cache.move_to_end(r)
+        while len(cache) > max(self.keep, len(set(rows))):
             cache.popitem(last=False)
 
     def get(self, part: str, rows: list[int]) -> np.ndarray:
@@ -177,8 +180,6 @@ class VectorRows:
             if any(r not in cache for r in rows):
                 missing = [r for r in rows if r not in cache][:5]
                 raise IndexError(f"rows {missing} are not in the Milvus collection {self.names[part]}")
-            for r in rows:
-                cache.move_to_end(r)
             if not rows:
                 return np.zeros((0, self.dim), dtype=np.float32)
             return np.stack([cache[r] for r in rows])
