@@ -19,7 +19,11 @@ from rag.ingest.chunking import ChunkSettings
 SAMPLE_CORPUS = Path(str(resources.files("rag") / "data" / "sample_corpus"))
 DEFAULT_EMBEDDER = "multilingual-e5-small"
 # How the indexer makes sentence vectors (rag.index.pooled): "pooled" from each chunk's
-# own forward pass, or "separate" (every sentence encoded again).
+# own forward pass, or "separate" (every sentence encoded again). Measured 2026-11-27
+# (eval/bench/index_speed.py --limit 200, both modes in one session): pooled indexes at
+# 0.97 of the raw model's throughput, separate at 0.55; but pooled loses cross-lingual dev
+# hit@5 on the Kazakh pool (en->kk .733 -> .714, ru->kk .784 -> .751, en->kk over the mixed
+# pool .689 -> .648; same-language groups hold), so separate stays the default.
 SENTENCE_VECTOR_MODES = ("pooled", "separate")
 DEFAULT_SENTENCE_VECTORS = "separate"
 MAX_K = 50  # passages per answer or search; more than this does not fit any prompt
