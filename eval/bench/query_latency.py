@@ -165,8 +165,11 @@ def ann_quality(args: Any, embedder: Embedder) -> dict[str, Any]:
         diff = None if e is None or h is None else h - e
         out[name] = {"questions": len(questions), "chunks": len(data.chunks), "ann": kind,
                      "hit@5_exact": e, "hit@5_ann": h, "hit@5_diff": diff}
+        def f(x: float | None) -> str:
+            return "-" if x is None else f"{x:.4f}"
+
         print(f"  dev {name}: {len(questions)} questions over {len(data.chunks)} chunks: hybrid "
-              f"hit@5 exact {e}, {kind} {h} (diff {diff})")
+              f"hit@5 exact {f(e)}, {kind} {f(h)} (diff {f(diff)})")
     diffs = [abs(g["hit@5_diff"]) for g in out.values() if g["hit@5_diff"] is not None]
     out["max_abs_hit5_diff"] = max(diffs) if diffs else None
     return out
