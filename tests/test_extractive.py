@@ -132,6 +132,25 @@ def test_title_is_never_quoted() -> None:
     assert "«Медиафорум» [1]" not in text and "«Форум 20-21 желтоқсанда өтті.» [1]" in text
 
 
+def test_when_question_gets_the_date_first_and_the_quote_under_it() -> None:
+    q = _unit(0)
+    hit = _hit("Медиафорум\nФорум 20-21 желтоқсанда өтті.", [q, _unit(1, q, 0.3)],
+               title="Медиафорум")
+    text = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0)).answer(
+        Retrieval("Медиафорум қашан өтті?", "kk", q, [hit]))
+    assert text.splitlines()[0] == "20-21 желтоқсанда [1]"
+    assert "«Форум 20-21 желтоқсанда өтті.» [1]" in text.splitlines()[1]
+
+
+def test_an_untitled_source_gets_no_empty_title_in_the_lead() -> None:
+    q = _unit(0)
+    hit = _hit("Форум Астанада өтті. Қатысушылар көп болды.", [_unit(1, q, 0.9), _unit(2)],
+               title="")
+    text = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0)).answer(
+        Retrieval("Форум қайда өтті?", "kk", q, [hit]))
+    assert text.startswith("Құжатқа сәйкес") and "«»" not in text
+
+
 def test_the_committed_model_matches_the_features(tmp_path: Path) -> None:
     model = default_model()
     assert 0 < model.threshold < 1 and len(model.fingerprint) == 12

@@ -171,8 +171,11 @@ def top1(rows: Rows, p: np.ndarray, keep: set[int]) -> float:
 
 
 def questions(rows: Rows, split: str | None = None, prefix: str = "") -> set[int]:
+    """Questions of the split whose set is `prefix` or starts with `prefix` + "." ("dev"
+    takes dev.en and dev.en-kk; "dev.en" only dev.en)."""
     return {i for i, m in enumerate(rows.meta)
-            if (split is None or m["split"] == split) and m["set"].startswith(prefix)}
+            if (split is None or m["split"] == split)
+            and (not prefix or m["set"] == prefix or m["set"].startswith(prefix.rstrip(".") + "."))}
 
 
 def choose(

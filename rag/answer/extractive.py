@@ -20,8 +20,9 @@ import numpy as np
 
 from rag.answer.features import candidates, feature_matrix, is_dateline, numbers_nowhere
 from rag.answer.scorer import ScorerModel, default_model, load_model
+from rag.answer.span import answer_span
 from rag.errors import ConfigError
-from rag.i18n.answers import ALSO, LEAD, lang_note, lang_or_en, refusal_text
+from rag.i18n.answers import ALSO, LEAD, LEAD_UNTITLED, lang_note, lang_or_en, refusal_text
 from rag.records import Hit, Retrieval
 from rag.text.lang import FOLLOWUP_WORDS
 from rag.text.words import entity_words
@@ -145,12 +146,19 @@ def compose(
         meta = ", ".join(x for x in (doc.date, lang_note(lang, doc.lang)) if x)
         quote = doc.text[pick.span[0] : pick.span[1]].replace("\n", " ")
         if i == 0 or sources[chosen[i - 1].n - 1].doc.doc_id != doc.doc_id:
-            lead = LEAD[lang].format(title=doc.title, meta=f" ({meta})" if meta else "")
+            leads = LEAD if doc.title.strip() else LEAD_UNTITLED
+            lead = leads[lang].format(title=doc.title, meta=f" ({meta})" if meta else "")
             if i:
                 lead = f"{ALSO[lang]} {lead}"
             parts.append(f"{lead} «{quote}» [{pick.n}]")
         else:
             parts.append(f"«{quote}» [{pick.n}]")
+    best = chosen[0]
+    quote = sources[best.n - 1].doc.text[best.span[0] : best.span[1]]
+    short = answer_span(question, quote)
+    if short:  # the date or number asked for, first; the quote under it is the evidence
+        phrase = quote[short[0] : short[1]].replace("\n", " ")
+        parts.insert(0, f"{phrase} [{best.n}]")
     return "\n".join(parts), False
 
 

@@ -29,14 +29,14 @@ _ASKS = {
 }
 _ASKS_RE = {k: re.compile(rf"(?<!\w)(?:{v})(?!\w)", re.IGNORECASE) for k, v in _ASKS.items()}
 
-_YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
+YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 _MONTHS = (
     r"january|february|march|april|may|june|july|august|september|october|november|december|"
     r"январ\w*|феврал\w*|март\w*|апрел\w*|ма[йяе]|июн\w*|июл\w*|август\w*|сентябр\w*|"
     r"октябр\w*|ноябр\w*|декабр\w*|қаңтар\w*|ақпан\w*|наурыз\w*|сәуір\w*|мамыр\w*|"
     r"маусым\w*|шілде\w*|тамыз\w*|қыркүйек\w*|қазан\w*|қараша\w*|желтоқсан\w*"
 )
-_DATE = re.compile(
+DATE = re.compile(
     rf"(?<!\w)(?:\d{{1,2}}[-–]?\d{{0,2}}\s+(?:{_MONTHS})|(?:{_MONTHS})\s+\d{{1,2}}|"
     r"\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.\d{2,4})(?!\w)",
     re.IGNORECASE,
@@ -62,7 +62,7 @@ _BYLINE = re.compile(
 )
 _WORD = re.compile(r"\w+")
 _Q_NUMBERS = re.compile(r"\d{2,}")
-_CAPITAL = re.compile(r"(?<![\w.])[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ][\w-]+")
+CAPITAL = re.compile(r"(?<![\w.])[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ][\w-]+")
 
 FEATURES = (
     "bias", "cos", "cos_margin", "cos_rank_inv", "overlap", "new_share", "log_words",
@@ -89,7 +89,7 @@ def has_number(text: str, lang: str) -> bool:
 
 
 def has_date(text: str) -> bool:
-    return bool(_YEAR.search(text) or _DATE.search(text))
+    return bool(YEAR.search(text) or DATE.search(text))
 
 
 def new_names(text: str, question: str) -> list[str]:
@@ -97,7 +97,7 @@ def new_names(text: str, question: str) -> list[str]:
     lacks: the names a who/where question wants."""
     q = {w.lower()[:5] for w in _WORD.findall(question)}
     out = []
-    for m in _CAPITAL.finditer(text):
+    for m in CAPITAL.finditer(text):
         if m.start() == 0 or text[: m.start()].strip() == "" or text[m.start() - 2 : m.start()] == ". ":
             continue
         if m.group().lower()[:5] not in q:
@@ -109,7 +109,7 @@ def has_full_name(text: str, question: str) -> bool:
     """Two capitalised words in a row, not opening the sentence, one of them new to the
     question: "Ерлан Карин", "Dmitry Peskov" (a person or an organisation's name)."""
     names = set(new_names(text, question))
-    caps = [m for m in _CAPITAL.finditer(text) if m.start() > 0]
+    caps = [m for m in CAPITAL.finditer(text) if m.start() > 0]
     for a, b in zip(caps, caps[1:], strict=False):
         gap = text[a.end() : b.start()]
         if gap.strip() == "" and "\n" not in gap and (a.group() in names or b.group() in names):

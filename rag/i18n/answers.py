@@ -24,6 +24,9 @@ LEAD = {
     "ru": "Согласно документу «{title}»{meta}:",
     "kk": "«{title}» құжатына сәйкес{meta}:",
 }
+# The same lead-in for a source without a title (no empty «» in the answer).
+LEAD_UNTITLED = {"en": "According to the document{meta}:", "ru": "Согласно документу{meta}:",
+                 "kk": "Құжатқа сәйкес{meta}:"}
 ALSO = {"en": "Also:", "ru": "Также:", "kk": "Сондай-ақ:"}
 # How a document language is named inside an answer in each asker's language.
 LANG_NAMES = {

@@ -1,0 +1,52 @@
+"""The short answer inside a quote: shown for when/how-many questions, only when unambiguous."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.span import MEASURED, answer_span, typed_span
+
+FORUM = ("Форум открыли Государственный советник Ерлан Карин и заместитель руководителя "
+         "Администрации Президента РФ, пресс-секретарь Президента России Дмитрий Песков.")
+
+
+def _short(question: str, sentence: str) -> str | None:
+    span = answer_span(question, sentence)
+    return sentence[span[0] : span[1]] if span else None
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "short"),
+    [
+        ("When was the forum founded?", "It was founded on 20 December 2022 in Astana.", "20 December 2022"),
+        ("Форум қашан өтті?", "2022 жылғы 20 желтоқсан Астана қаласында форум өтті.",
+         "2022 жылғы 20 желтоқсан"),
+        ("В каком году открыли музей?", "Музей открыли в 1998 году по решению акимата.", "1998"),
+        ("When was the highway system created?", "It was created in the 1950s by law.", "1950s"),
+        ("Сколько очков уступила защита?", "Защита уступила всего 308 очков за сезон.", "308"),
+        ("How many people live there?", "About 1,200,000 people live in the city.", "1,200,000"),
+        ("Қанша адам қатысты?", "Форумға 300-ден астам журналист қатысты.", "300"),
+    ],
+)
+def test_dates_and_numbers_are_marked(question: str, sentence: str, short: str | None) -> None:
+    assert _short(question, sentence) == short
+
+
+def test_a_number_the_question_already_has_is_not_the_answer() -> None:
+    assert _short("How many deputies came in 2022?", "In 2022, 14 deputies came to Astana.") == "14"
+    assert _short("What happened in 2022?", "In 2022 the forum moved.") is None
+
+
+def test_two_candidate_numbers_give_no_short_answer() -> None:
+    assert _short("How many points?", "They scored 308 points and 24 interceptions.") is None
+
+
+def test_who_is_measured_but_not_shown() -> None:
+    question = "Who opened the media forum in Almaty?"
+    assert answer_span(question, FORUM) is None
+    span = typed_span(question, FORUM, MEASURED)
+    assert span is not None and FORUM[span[0] : span[1]] == "Ерлан Карин"
+
+
+def test_questions_of_no_type_get_none() -> None:
+    assert answer_span("Why did the forum matter?", "It was founded on 20 December 2022.") is None
