@@ -13,7 +13,12 @@ import pytest
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
-from rag.errors import ConfigError, IndexMismatchError, IndexMissingError  # noqa: E402
+from rag.errors import (  # noqa: E402
+    ConfigError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+)
 from rag.index import milvus_store, store  # noqa: E402
 from rag.index.backends import FaissBackend, MilvusBackend, open_store  # noqa: E402
 from rag.index.embedders import FakeEmbedder  # noqa: E402
@@ -151,6 +156,10 @@ def test_a_killed_write_leaves_the_previous_generation(tmp_path: Path) -> None:
     assert [h.chunk.chunk_id for h in after.hits] == [h.chunk.chunk_id for h in before.hits]
     backend.index_paths([SAMPLE_CORPUS], embedder, CHUNKING, rebuild=True)
     assert half["chunks"] not in client.list_collections()  # the next write cleaned up
+    client.upsert("jauap_catalog", [{"name": "current", "record": '{"gen": "g1"}',
+                                     "vector": [0.0, 0.0]}])
+    with pytest.raises(IndexCorruptError, match="catalog jauap_catalog is damaged"):
+        backend.open(embedder)
 
 
 def test_store_setting_selects_the_backend(tmp_path: Path, clean_env: dict[str, str],

@@ -1,10 +1,11 @@
 """The index in Milvus: Milvus Lite embedded in the process for a `.db` path, a Milvus
 server or cluster for an `http(s)://host:19530` URL, with the same client code (pymilvus).
 
-Layout, per collection prefix (default `jauap`): each write makes a generation of three
+Layout, per collection prefix (default `jauap`): each write makes a generation of four
 collections, `<prefix>_<gen>_chunks` (dense vector, BM25 sparse vector, language, record),
-`_sentences` (vector) and `_docs` (document records, text in pieces), then upserts the one
-row of `<prefix>_catalog` that names the current generation and holds its manifest. The
+`_sentences` (vector), `_docs` (document records, text in pieces) and `_terms` (the BM25
+vocabulary), then upserts the one row of `<prefix>_catalog` that names the current
+generation and holds its manifest. The
 catalog row is written last, so a run killed halfway leaves the previous generation
 current; the next write drops the leftovers. The generation before the current one is kept
 for readers that read the catalog just before the switch (as the FAISS store keeps its
@@ -41,6 +42,7 @@ DUMMY_DIM = 2  # Milvus wants a vector field in every collection, also in record
 HNSW_PARAMS = {"M": 32, "efConstruction": 80}
 HNSW_SEARCH = {"metric_type": "IP", "params": {"ef": 128}}
 FLAT_SEARCH: dict[str, Any] = {"metric_type": "IP", "params": {}}
+
 
 def _names(prefix: str, gen: str) -> dict[str, str]:
     return {part: f"{prefix}_{gen}_{part}" for part in ("chunks", "sentences", "docs", "terms")}
@@ -150,6 +152,8 @@ def read_catalog(client: Any, prefix: str) -> dict | None:
     try:
         entry = json.loads(found[0]["record"])
         store.Manifest(**entry["manifest"])
+        int(entry["doc_parts"]), int(entry["terms"]), str(entry["gen"]), str(entry["previous"])
+        dict(entry["bm25"]["stemmers"])
         return entry
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexCorruptError(
