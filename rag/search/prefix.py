@@ -8,7 +8,8 @@ word's first five letters, or an English word's transliterations' (photosynthesi
 disagree on (э/е, ы/и/і, қ/к, з/с, doubled letters...). Alone this channel finds the
 Kazakh passage in the top 5 for 44% of the English and 48% of the Russian renderings of
 the KazQAD dev questions (eval/devsets); plain BM25 with the question's own stemming
-finds 10% and 29%.
+finds 10% and 29%. The retriever runs it for the question languages in
+RetrievalSettings.prefix_langs (English only by default; see there why).
 """
 
 from __future__ import annotations
