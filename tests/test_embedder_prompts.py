@@ -79,3 +79,25 @@ def test_embeddinggemma_prompts_are_applied_end_to_end(tmp_path: Path) -> None:
     np.testing.assert_allclose(p, encode("title: none | text: " + text), atol=1e-5)
     assert not np.allclose(q, encode(text), atol=1e-3)
     assert "task: search result | query: " in embedder.fingerprint()
+
+
+@pytest.mark.slow  # imports torch and sentence-transformers
+def test_a_prompted_model_indexes_and_retrieves(tmp_path: Path) -> None:
+    """End to end on the tiny EmbeddingGemma-named model: index, reload, retrieve."""
+    from rag.index import store
+    from rag.index.indexer import index_paths
+    from rag.ingest.chunking import ChunkSettings
+    from rag.search.hybrid import HybridRetriever
+
+    folder = tmp_path / "embeddinggemma-tiny"
+    _tiny_model(folder)
+    embedder = make_embedder(Settings(embedder=str(folder)))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Forum\n\nforum almaty forum almaty.", encoding="utf-8")
+    (docs / "b.txt").write_text("Astana\n\nastana text astana text.", encoding="utf-8")
+    index_paths([docs], tmp_path / "ix", embedder, ChunkSettings())
+    data = store.load(tmp_path / "ix")
+    assert data.manifest.fingerprint == embedder.fingerprint()
+    hits = HybridRetriever(data, embedder).retrieve("forum almaty", k=2, lang="en").hits
+    assert hits[0].doc.source.endswith("a.txt")
