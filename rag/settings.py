@@ -22,8 +22,9 @@ DEFAULT_EMBEDDER = "multilingual-e5-small"
 # own forward pass, or "separate" (every sentence encoded again). Measured 2026-11-27
 # (eval/bench/index_speed.py --limit 200, both modes in one session): pooled indexes at
 # 0.97 of the raw model's throughput, separate at 0.55; but pooled loses cross-lingual dev
-# hit@5 on the Kazakh pool (en->kk .733 -> .714, ru->kk .784 -> .751, en->kk over the mixed
-# pool .689 -> .648; same-language groups hold), so separate stays the default.
+# hit@5 on the Kazakh pool (`jauap eval` as scripts/gates.sh, at fcb1b41: en->kk .744 ->
+# .700, ru->kk .788 -> .755, en->kk over the mixed pool .696 -> .652; same-language groups
+# hold or gain, kk->kk .901 -> .908), so separate stays the default (eval/README.md).
 SENTENCE_VECTOR_MODES = ("pooled", "separate")
 DEFAULT_SENTENCE_VECTORS = "separate"
 MAX_K = 50  # passages per answer or search; more than this does not fit any prompt
