@@ -555,3 +555,17 @@ def test_scan_lists_what_discover_would_index(corpus: Path) -> None:
     assert sources.snapshot([corpus], SUPPORTED) == sources.file_states(sorted(expected))
     assert len(expected) == 3
     assert sources.snapshot([corpus / "missing"], SUPPORTED) == {}
+
+
+def test_rowfile_reads_any_rows_like_numpy_indexing(tmp_path: Path) -> None:
+    from rag.index.rowfile import RowFile
+
+    x = np.random.default_rng(1).random((50, 4)).astype(np.float32)
+    np.save(tmp_path / "m.npy", x)
+    rows = RowFile(tmp_path / "m.npy", int(np.load(tmp_path / "m.npy", mmap_mode="r").offset), x.shape)
+    rng = np.random.default_rng(0)
+    cases = [[3, 4, 5], [5, 4, 3], [7], [], [1, 1, 2], [49, 0], [-1, -2]]
+    cases += [rng.integers(-50, 50, rng.integers(0, 8)).tolist() for _ in range(300)]
+    for case in cases:
+        assert np.array_equal(rows[case], x[case]), case
+    assert np.array_equal(rows[-1], x[-1]) and np.array_equal(rows[2:9:3], x[2:9:3])

@@ -55,16 +55,16 @@ class RowFile:
         idx = np.where(idx < 0, idx + n, idx)
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             raise IndexError(f"row out of range 0..{n - 1}")
+        if not idx.size:
+            return np.empty((0, self.shape[1]), dtype=np.float32)
+        if idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
+            return self._read(int(idx[0]), idx.size).copy()  # a chunk's sentences: one read
         out = np.empty((idx.size, self.shape[1]), dtype=np.float32)
         order = np.argsort(idx, kind="stable")
-        run_start = 0
-        for i in range(1, idx.size + 1):  # one read per run of consecutive rows
-            if i < idx.size and idx[order[i]] == idx[order[i - 1]] + 1:
-                continue
-            first = int(idx[order[run_start]])
-            block = self._read(first, i - run_start)
-            out[order[run_start:i]] = block
-            run_start = i
+        ordered = idx[order]
+        cuts = (np.flatnonzero(np.diff(ordered) != 1) + 1).tolist()
+        for a, b in zip([0, *cuts], [*cuts, idx.size], strict=True):  # a read per run
+            out[order[a:b]] = self._read(int(ordered[a]), b - a)
         return out
 
     def __getitem__(self, key: Any) -> np.ndarray:
