@@ -50,21 +50,26 @@ class RowFile:
         return np.frombuffer(data, dtype=np.float32).reshape(count, self.shape[1])
 
     def _rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
-        idx = np.asarray(rows, dtype=np.int64).reshape(-1)
+        """Rows by index, in order; plain Python on the index list (a question asks for
+        ~60 short lists: numpy's per-call overhead cost more than the reads)."""
         n = self.shape[0]
-        idx = np.where(idx < 0, idx + n, idx)
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raw = rows.reshape(-1).tolist() if isinstance(rows, np.ndarray) else list(rows)
+        idx = [int(r) + n if r < 0 else int(r) for r in raw]
+        if any(not 0 <= r < n for r in idx):
             raise IndexError(f"row out of range 0..{n - 1}")
-        if not idx.size:
+        if not idx:
             return np.empty((0, self.shape[1]), dtype=np.float32)
-        if idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
-            return self._read(int(idx[0]), idx.size).copy()  # a chunk's sentences: one read
-        out = np.empty((idx.size, self.shape[1]), dtype=np.float32)
-        order = np.argsort(idx, kind="stable")
-        ordered = idx[order]
-        cuts = (np.flatnonzero(np.diff(ordered) != 1) + 1).tolist()
-        for a, b in zip([0, *cuts], [*cuts, idx.size], strict=True):  # a read per run
-            out[order[a:b]] = self._read(int(ordered[a]), b - a)
+        first = idx[0]
+        if idx == list(range(first, first + len(idx))):  # a chunk's sentences: one read
+            return self._read(first, len(idx)).copy()
+        out = np.empty((len(idx), self.shape[1]), dtype=np.float32)
+        order = sorted(range(len(idx)), key=idx.__getitem__)
+        a = 0
+        for b in range(1, len(order) + 1):  # one read per run of consecutive rows
+            if b < len(order) and idx[order[b]] == idx[order[b - 1]] + 1:
+                continue
+            out[order[a:b]] = self._read(idx[order[a]], b - a)
+            a = b
         return out
 
     def __getitem__(self, key: Any) -> np.ndarray:
