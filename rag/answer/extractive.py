@@ -153,12 +153,13 @@ def compose(
             parts.append(f"{lead} «{quote}» [{pick.n}]")
         else:
             parts.append(f"«{quote}» [{pick.n}]")
-    best = chosen[0]
-    quote = sources[best.n - 1].doc.text[best.span[0] : best.span[1]]
-    short = answer_span(question, quote)
-    if short:  # the date or number asked for, first; the quote under it is the evidence
-        phrase = quote[short[0] : short[1]].replace("\n", " ")
-        parts.insert(0, f"{phrase} [{best.n}]")
+    for pick in chosen:  # the date or number asked for, first; the quote under it is the evidence
+        quote = sources[pick.n - 1].doc.text[pick.span[0] : pick.span[1]]
+        short = answer_span(question, quote)
+        if short:
+            phrase = quote[short[0] : short[1]].replace("\n", " ")
+            parts.insert(0, f"{phrase} [{pick.n}]")
+            break
     return "\n".join(parts), False
 
 
