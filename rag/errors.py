@@ -21,6 +21,11 @@ class IndexMismatchError(JauapError):
     """The index was built with a different embedder or settings."""
 
 
+class IndexFormatError(IndexMismatchError):
+    """The index was written in another on-disk format (an older jauap): `jauap index`
+    rebuilds it; serving asks for the rebuild."""
+
+
 class IndexCorruptError(JauapError):
     """The index on disk is damaged (truncated, missing or inconsistent files)."""
 

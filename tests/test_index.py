@@ -364,6 +364,18 @@ def test_unknown_index_format_is_refused(corpus: Path, index_dir: Path) -> None:
         store.load(index_dir)
 
 
+def test_indexing_over_an_older_format_rebuilds_it(corpus: Path, index_dir: Path) -> None:
+    _build(corpus, index_dir)
+    path = index_dir / _current(index_dir) / "manifest.json"
+    raw = json.loads(path.read_text("utf-8"))
+    raw["format"] = store.FORMAT_VERSION - 1
+    path.write_text(json.dumps(raw), "utf-8")
+    (index_dir / _current(index_dir) / "sources.json").unlink(missing_ok=True)
+    report, _ = _build(corpus, index_dir)
+    assert f"has format {store.FORMAT_VERSION - 1}" in report.rebuilt_because and report.new == 2
+    assert store.load_manifest(index_dir).format == store.FORMAT_VERSION
+
+
 def test_changed_chunk_settings_rechunk_everything(corpus: Path, index_dir: Path) -> None:
     _build(corpus, index_dir)
     bigger = ChunkSettings(max_tokens=120, min_tokens=40, overlap_tokens=20)

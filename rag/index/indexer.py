@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import IndexCorruptError, InputError
+from rag.errors import IndexCorruptError, IndexFormatError, InputError
 from rag.index import pooled, sources, store
 from rag.index.bm25 import BM25Channel
 from rag.index.vector_cache import VectorCache
@@ -255,6 +255,9 @@ def _load_previous(
             )
             return None
         return store.load(index_dir)
+    except IndexFormatError as exc:  # written by an older jauap: nothing in it is reusable
+        report.rebuilt_because = str(exc).split(": ")[0]
+        return None
     except IndexCorruptError as exc:
         report.rebuilt_because = str(exc).split("; rebuild it with")[0]
         return None

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexCorruptError, IndexMismatchError
+from rag.errors import IndexCorruptError, IndexFormatError, IndexMismatchError
 from rag.index import docstore
 from rag.index import generations as gens
 from rag.index import store_check as check
@@ -196,7 +196,7 @@ def _read_manifest(gen: Path, index_dir: Path) -> Manifest:
     try:
         raw = check.read_json(gen / "manifest.json")
         if isinstance(raw, dict) and "format" in raw and raw["format"] != FORMAT_VERSION:
-            raise IndexMismatchError(
+            raise IndexFormatError(
                 f"index in {index_dir} has format {raw.get('format')}, this jauap reads "
                 f"{FORMAT_VERSION}: {gens.rebuild_hint(index_dir)}"
             )
