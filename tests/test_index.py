@@ -521,6 +521,28 @@ def test_loaded_views_behave_like_the_lists_and_dicts_they_replace(
         data.vectors[[len(data.vectors)]]
 
 
+def test_sentence_spans_and_chunk_counts_match_the_chunks(corpus: Path, index_dir: Path) -> None:
+    from rag.index.docstore import DocStore
+    from rag.index.spans import SentenceSpans
+
+    _build(corpus, index_dir)
+    data = store.load(index_dir)
+    chunks = list(data.chunks)
+    raw = DocStore(index_dir / _current(index_dir) / "docstore.sqlite", IndexCorruptError)
+    rows = [raw.chunk(i)[1] for i in range(len(chunks))]  # as the chunk bodies hold them
+    assert list(data.sentence_rows) == rows and data.sentence_rows[-1] == rows[-1]
+    assert data.sentence_rows[1:3] == rows[1:3]
+    built = SentenceSpans.from_chunks(chunks, rows)
+    loaded = data.spans()
+    assert np.array_equal(loaded.offsets, built.offsets)
+    assert np.array_equal(loaded.table, built.table)
+    for i, chunk in enumerate(chunks):
+        assert [(s, e) for s, e, _ in loaded.of(i).tolist()] == [tuple(x) for x in chunk.sentences]
+    counts = data.chunk_counts()
+    assert counts == {d: sum(c.doc_id == d for c in chunks) for d in data.docs}
+    assert list(data.docs.values()) == [data.docs[d] for d in data.docs]
+
+
 def test_a_chunk_damaged_inside_the_docstore_is_one_clear_error_when_read(
     corpus: Path, index_dir: Path
 ) -> None:

@@ -190,3 +190,43 @@ def test_ranking_does_not_depend_on_the_embedders_score_scale(tmp_path: Path) ->
         a = [h.chunk.chunk_id for h in plain.retrieve(question, k=5, lang=lang).hits]
         b = [h.chunk.chunk_id for h in compressed.retrieve(question, k=5, lang=lang).hits]
         assert a == b, question
+
+
+class _CountingChunks(Sequence):
+    """The loaded chunks, counting reads (the re-rank should read none)."""
+
+    def __init__(self, chunks: Sequence) -> None:
+        self.chunks, self.reads = chunks, 0
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        self.reads += 1
+        return self.chunks[i]
+
+
+def test_rerank_reads_spans_not_chunks_and_ranks_as_the_chunks_say(
+    retriever: HybridRetriever,
+) -> None:
+    import dataclasses
+
+    data = retriever.data
+    counting = _CountingChunks(data.chunks)
+    lean = HybridRetriever(dataclasses.replace(data, chunks=counting), retriever.embedder)
+    # the same index held as plain lists, its spans built from the chunks
+    lists = dataclasses.replace(
+        data, chunks=list(data.chunks), sentence_rows=[list(r) for r in data.sentence_rows],
+        sentence_spans=None)
+    plain = HybridRetriever(lists, retriever.embedder)
+    for question in ("Кто открыл форум?", "Алматыдағы форум", "When was the forum held?"):
+        vec = lean.query_vector(question)
+        rows = list(range(len(data.chunks)))
+        assert lean.rerank(vec, rows) == plain.rerank(vec, rows)
+        assert counting.reads == 0
+        a, b = lean.retrieve(question, k=3), plain.retrieve(question, k=3)
+        assert [(h.chunk, h.score, h.best_sentence) for h in a.hits] == [
+            (h.chunk, h.score, h.best_sentence) for h in b.hits]
+        assert [[(s.start, s.end) for s in h.sentences] for h in a.hits] == [
+            [(s.start, s.end) for s in h.sentences] for h in b.hits]
+        counting.reads = 0

@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, ValuesView
 from pathlib import Path
 from typing import Any, overload
 from urllib.parse import quote
@@ -181,6 +181,21 @@ class DocStore:
                 self._docs.popitem(last=False)
         return value
 
+    def documents(self) -> Iterator[Document]:
+        """Every document, by id, in one pass over the table (not a query each)."""
+        for body in self.column("SELECT body FROM docs ORDER BY doc_id"):
+            try:
+                yield Document(**json.loads(body))
+            except (ValueError, TypeError) as exc:
+                raise self._damaged("a document", exc) from None
+
+    def chunk_counts(self) -> dict[str, int]:
+        """How many chunks each document has: one query over the small chunk columns."""
+        try:
+            return dict(self._query("SELECT doc_id, count(*) FROM chunks GROUP BY doc_id"))
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged("the chunk table", exc) from None
+
     def column(self, sql: str) -> list[Any]:
         try:
             return [r[0] for r in self._query(sql)]
@@ -227,11 +242,6 @@ class Chunks(_Rows):
             yield Chunk.from_dict(json.loads(body))
 
 
-class SentenceRows(_Rows):
-    def _one(self, row: int) -> list[int]:
-        return self._store.chunk(row)[1]
-
-
 class Column(_Rows):
     """One text column read in full when first used (content keys: the indexer's)."""
 
@@ -272,3 +282,18 @@ class Docs(Mapping[str, Document]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._store.column("SELECT doc_id FROM docs ORDER BY doc_id"))
+
+    def values(self) -> ValuesView[Document]:
+        return _Values(self)
+
+    def chunk_counts(self) -> dict[str, int]:
+        return self._store.chunk_counts()
+
+
+class _Values(ValuesView[Document]):
+    """The documents in one pass over their table (the page lists them all)."""
+
+    _mapping: Docs
+
+    def __iter__(self) -> Iterator[Document]:
+        return self._mapping._store.documents()

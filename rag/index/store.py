@@ -30,15 +30,17 @@ from typing import Any
 import numpy as np
 
 from rag.errors import IndexCorruptError, IndexFormatError, IndexMismatchError
-from rag.index import docstore
+from rag.index import docstore, spans
 from rag.index import generations as gens
 from rag.index import store_check as check
 from rag.index.bm25 import BM25Channel
 from rag.index.generations import READERS_LOCK, writer_lock
+from rag.index.spans import SentenceRows, SentenceSpans
 from rag.records import Chunk, Document
 
 # 2: documents, chunks and content keys in docstore.sqlite (read on demand), not JSON.
-FORMAT_VERSION = 2
+# 3: each chunk's sentence spans and vector rows in sentence_spans.npz (rag.index.spans).
+FORMAT_VERSION = 3
 # Exact search below, HNSW above. Exact inner product over 100k x 384 takes ~20 ms on one
 # idle core, inside the latency budget. HNSW recall@10 against exact search, 200 real dev
 # questions (eval/bench/query_latency.py --index-dir <100k bench index> --ann-recall --sq8,
@@ -103,6 +105,22 @@ class IndexData:
     bm25: BM25Channel
     ann: Any  # a faiss.Index
     langs: list[str] | None = None  # each chunk's language, when known without the docs
+    sentence_spans: SentenceSpans | None = None  # read at load; else built when first asked
+
+    def spans(self) -> SentenceSpans:
+        """Each chunk's sentence spans and vector rows (the re-rank reads no chunk)."""
+        if self.sentence_spans is None:
+            self.sentence_spans = SentenceSpans.from_chunks(self.chunks, self.sentence_rows)
+        return self.sentence_spans
+
+    def chunk_counts(self) -> dict[str, int]:
+        """How many chunks each document has (one query on a loaded index)."""
+        if isinstance(self.docs, docstore.Docs):
+            return self.docs.chunk_counts()
+        counts: dict[str, int] = {}
+        for chunk in self.chunks:
+            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
+        return counts
 
     @property
     def chunk_langs(self) -> list[str]:
@@ -151,6 +169,7 @@ def _write_files(data: IndexData, gen: Path) -> None:
     (gen / READERS_LOCK).touch()
     docstore.write(gen / docstore.FILE, data.docs, data.chunks, data.chunk_keys,
                    data.sentence_rows, data.sentence_keys)
+    data.spans().save(gen / spans.FILE)
     np.save(gen / "vectors.npy", np.asarray(data.vectors, dtype=np.float32))
     np.save(gen / "sentence_vectors.npy", np.asarray(data.sentence_vectors, dtype=np.float32))
     faiss.write_index(data.ann, str(gen / "faiss.index"))
@@ -238,6 +257,7 @@ def _read_generation(gen: Path, index_dir: Path) -> IndexData:
     try:
         docs = docstore.DocStore(gen / docstore.FILE, lambda problem: gens.corrupt(index_dir, problem))
         langs = docs.check(m.documents, m.chunks, m.sentences)
+        sentence_spans = SentenceSpans.load(gen / spans.FILE, m.chunks, m.sentences)
         # Rows read when asked (rag.index.rowfile): serving re-ranks a few candidates per
         # question; read whole, sentence vectors were 1.2 GB of 2.4 GB resident at 100k.
         vectors = check.load_npy(gen / "vectors.npy", m.chunks, m.dim, lazy=True)
@@ -267,10 +287,11 @@ def _read_generation(gen: Path, index_dir: Path) -> IndexData:
         sentence_keys=docstore.Column(
             docs, m.sentences, "SELECT key FROM sentence_keys ORDER BY row"),
         sentence_vectors=sentence_vectors,
-        sentence_rows=docstore.SentenceRows(docs, m.chunks),
+        sentence_rows=SentenceRows(sentence_spans),
         bm25=bm25,
         ann=ann,
         langs=langs,
+        sentence_spans=sentence_spans,
     )
 
 

@@ -114,11 +114,10 @@ class HybridRetriever:
         return vec
 
     def _sentences(self, row: int) -> tuple[Sentence, ...]:
-        chunk = self.data.chunks[row]
-        rows = self.data.sentence_rows[row]
+        spans = self.data.spans().of(row)
+        vectors = self.data.sentence_vectors[spans[:, 2]]
         return tuple(
-            Sentence(int(s), int(e), self.data.sentence_vectors[r])
-            for (s, e), r in zip(chunk.sentences, rows, strict=True)
+            Sentence(int(s), int(e), vec) for (s, e, _), vec in zip(spans, vectors, strict=True)
         )
 
     def dense(self, query_vec: np.ndarray, n: int) -> list[tuple[int, float]]:
@@ -181,19 +180,20 @@ class HybridRetriever:
     def rerank(
         self, query_vec: np.ndarray, rows: list[int]
     ) -> list[tuple[int, float, tuple[int, int] | None]]:
-        """Score = (1-w) * passage cosine + w * best sentence cosine."""
+        """Score = (1-w) * passage cosine + w * best sentence cosine. Spans and sentence
+        rows come from the index's in-memory arrays: no chunk is read here."""
         w = self.settings.sentence_weight
         out = []
         passage = self.data.vectors[rows] @ query_vec
+        spans = self.data.spans()
         for row, p in zip(rows, passage, strict=True):
-            sent_rows = self.data.sentence_rows[row]
+            sent = spans.of(row)
             best, best_span = float(p), None
-            if sent_rows:
-                sims = self.data.sentence_vectors[sent_rows] @ query_vec
+            if len(sent):
+                sims = self.data.sentence_vectors[sent[:, 2]] @ query_vec
                 i = int(np.argmax(sims))
                 best = float(sims[i])
-                start, end = self.data.chunks[row].sentences[i]
-                best_span = (start, end)
+                best_span = (int(sent[i, 0]), int(sent[i, 1]))
             out.append((row, (1 - w) * float(p) + w * best, best_span))
         return out
 

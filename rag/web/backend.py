@@ -266,9 +266,7 @@ class Backend:
         retriever = self._retriever
         if retriever is None:
             return []
-        counts: dict[str, int] = {}
-        for chunk in retriever.data.chunks:
-            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
+        counts = retriever.data.chunk_counts()
         rows = [
             {
                 "title": d.title,

@@ -47,6 +47,16 @@ def _sql(index_dir: Path, statement: str) -> None:
     con.close()
 
 
+def _edit_spans(index_dir: Path) -> None:
+    """A sentence row past the sentence vectors in sentence_spans.npz (a valid archive)."""
+    path = _gen(index_dir) / "sentence_spans.npz"
+    with np.load(path) as z:
+        offsets, table = z["offsets"], z["table"].copy()
+    table[-1, 2] = 10**6
+    with path.open("wb") as f:
+        np.savez(f, offsets=offsets, table=table)
+
+
 # name -> (damage it, words the one-line error must contain)
 CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
     "manifest junk": (
@@ -84,6 +94,18 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
     "vectors of another dtype": (
         _resave("sentence_vectors.npy", lambda a: a.astype(np.float64)),
         "sentence_vectors.npy holds float64",
+    ),
+    "sentence spans truncated": (
+        lambda d: _cut(_gen(d) / "sentence_spans.npz"),
+        "sentence_spans.npz is unreadable or cut short",
+    ),
+    "sentence spans missing": (
+        lambda d: (_gen(d) / "sentence_spans.npz").unlink(),
+        "sentence_spans.npz is missing",
+    ),
+    "sentence spans past the sentence vectors": (
+        _edit_spans,
+        "sentence_spans.npz points at sentence vectors that don't exist",
     ),
     "docstore junk": (
         lambda d: (_gen(d) / "docstore.sqlite").write_bytes(b"not a database\n" * 512),
