@@ -258,11 +258,13 @@ class OnnxE5Embedder:
         batch_size: int = 32,
         max_batch_tokens: int = 512,
         sentence_vectors: str = DEFAULT_SENTENCE_VECTORS,
+        preload: bool = True,
     ) -> None:
         """``model_path``: an ONNX file with tokenizer.json in its folder or the one above;
         ``quantize`` defaults to what the file name says (``*int8*`` -> int8, else fp32);
         ``sentence_vectors``: how the indexer gets sentence vectors from it, "pooled" out of
-        each chunk's pass (``embed_passages_with_spans``) or "separate"."""
+        each chunk's pass (``embed_passages_with_spans``) or "separate"; ``preload`` starts
+        the onnxruntime session in a thread now (see ``_preload``)."""
         self.model_path = Path(model_path)
         self.quantize = quantize or ("int8" if "int8" in self.model_path.name else "fp32")
         if self.quantize not in QUANTIZATIONS:
@@ -271,6 +273,13 @@ class OnnxE5Embedder:
         self.sentence_vectors = sentence_vectors
         self.dim = 384
         self.threads, self.batch_size, self.max_batch_tokens = threads, batch_size, max_batch_tokens
+        self._session: Any = None
+        self._fingerprint: str | None = None
+        self._lock = threading.Lock()
+        if preload:
+            started = threading.Event()
+            threading.Thread(target=self._preload, args=(started,), name="e5-onnx-session").start()
+            started.wait()  # the thread holds the lock and is in onnxruntime's C++ now
         from tokenizers import Tokenizer
 
         tok = next((p / "tokenizer.json" for p in (self.model_path.parent,
@@ -280,23 +289,39 @@ class OnnxE5Embedder:
         self._tok = Tokenizer.from_file(str(tok))
         self._tok.no_truncation()  # truncation is done by hand so count_tokens sees full length
         self._tok.no_padding()
-        self._session: Any = None
-        self._fingerprint: str | None = None
-        self._lock = threading.Lock()
+
+    def _preload(self, started: threading.Event) -> None:
+        """Create the session off the caller's thread. onnxruntime releases the GIL while it
+        builds one (0.35-1.4 s measured on the shared 2 cores), so it overlaps the
+        tokenizer's load (0.4-1.7 s, which holds the GIL and so must start after the
+        session's Python part: ``started``). A failure is left for the first embedding
+        call to raise again in its own thread. Not a daemon: a process that exits
+        meanwhile waits for it instead of killing it inside C++."""
+        try:
+            with self._lock:
+                if self._session is None:
+                    self._session = self._new_session(started)
+        except Exception:  # noqa: BLE001, S110 - re-raised by the caller's _get_session
+            pass
+        finally:
+            started.set()
+
+    def _new_session(self, started: threading.Event | None = None) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if started is not None:
+            started.set()
+        return ort.InferenceSession(str(self.model_path), opts, providers=["CPUExecutionProvider"])
 
     def _get_session(self) -> Any:
         with self._lock:
             if self._session is None:
-                import onnxruntime as ort
-
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self.threads
-                opts.inter_op_num_threads = 1
-                opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                self._session = ort.InferenceSession(
-                    str(self.model_path), opts, providers=["CPUExecutionProvider"]
-                )
+                self._session = self._new_session()
             return self._session
 
     def fingerprint(self) -> str:
