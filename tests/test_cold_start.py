@@ -98,3 +98,28 @@ def test_batched_prefix_scan_equals_folding_each_term() -> None:
 
 def test_vocabulary_without_prefix_terms_has_no_keys() -> None:
     assert fold_prefix_terms({"photo": 0, "~photo": 1}) == {} == per_term_keys({"photo": 0})
+
+
+def test_saved_postings_read_what_bm25s_reads(tmp_path: Path) -> None:
+    import bm25s
+    import numpy as np
+
+    from rag.index.bm25 import BM25Channel
+
+    texts = ["Фотосинтез өсімдіктерде жүреді", "Photosynthesis happens in plants",
+             "Фотосинтез происходит в растениях", "Абай Құнанбайұлы ақын"]  # fmt: skip
+    langs = ["kk", "en", "ru", "kk"]
+    BM25Channel.build(texts, langs).save(tmp_path / "a")
+    for mmap in (False, True):
+        ours = BM25Channel.load(tmp_path / "a", mmap=mmap)
+        theirs = bm25s.BM25.load(tmp_path / "a", mmap=mmap, show_progress=False)
+        assert ours._model is not None
+        assert ours._model.vocab_dict == theirs.vocab_dict
+        assert ours._model.scores["num_docs"] == theirs.scores["num_docs"] == len(texts)
+        for key in ("data", "indices", "indptr"):
+            assert np.array_equal(ours._model.scores[key], theirs.scores[key])
+    ours.save(tmp_path / "b")  # a loaded index written again reads back the same
+    again = BM25Channel.load(tmp_path / "b")
+    for q, lang in (("фотосинтез", "kk"), ("plants", "en"), ("растениях", "ru")):
+        assert again.search(q, lang, 4) == ours.search(q, lang, 4) != []
+    assert bm25s.BM25.load(tmp_path / "b", show_progress=False).vocab_dict == theirs.vocab_dict

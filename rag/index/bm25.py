@@ -6,13 +6,42 @@ from __future__ import annotations
 import json
 import mmap as mmap_module
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import bm25s
 import numpy as np
 
 from rag.text.words import default_stemmer, tokenize
 
+if TYPE_CHECKING:
+    import bm25s
+
 _META = "jauap_bm25.json"
+_ARRAYS = {"data": "data.csc.index.npy", "indices": "indices.csc.index.npy",
+           "indptr": "indptr.csc.index.npy"}  # fmt: skip
+_VOCAB, _PARAMS = "vocab.index.json", "params.index.json"
+
+
+class SavedPostings:
+    """A saved bm25s index read without bm25s: its `scores` arrays and `vocab_dict`, as
+    bm25s.BM25.load sets them. Serving needs nothing else, and importing bm25s (and scipy
+    with it) took 0.5-0.7 s of a process start on the shared 2 cores (issue 14)."""
+
+    def __init__(self, directory: Path, mmap: bool) -> None:
+        self.params: dict[str, Any] = json.loads((directory / _PARAMS).read_text("utf-8"))
+        self.vocab_dict: dict[str, int] = json.loads((directory / _VOCAB).read_text("utf-8"))
+        self.scores: dict[str, Any] = {
+            key: np.load(directory / name, allow_pickle=False, mmap_mode="r" if mmap else None)
+            for key, name in _ARRAYS.items()
+        }
+        self.scores["num_docs"] = self.params.get("num_docs")
+
+    def save(self, directory: Path, show_progress: bool = False) -> None:
+        """Write the same files bm25s.BM25.save writes (its params kept as read)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for key, name in _ARRAYS.items():
+            np.save(directory / name, self.scores[key], allow_pickle=False)
+        (directory / _VOCAB).write_text(json.dumps(self.vocab_dict, ensure_ascii=False), "utf-8")
+        (directory / _PARAMS).write_text(json.dumps(self.params, indent=4), "utf-8")
 
 
 class BM25Channel:
@@ -20,7 +49,7 @@ class BM25Channel:
 
     def __init__(
         self,
-        model: bm25s.BM25 | None,
+        model: bm25s.BM25 | SavedPostings | None,
         n_docs: int,
         stemmers: dict[str, str],
         stopwords: bool = True,
@@ -53,6 +82,8 @@ class BM25Channel:
         ]
         if not vocab:
             return cls(None, len(texts), chosen, stopwords)
+        import bm25s  # only to build: see SavedPostings
+
         model = bm25s.BM25(method="lucene", k1=1.5, b=0.75)
         model.index((ids, vocab), create_empty_token=False, show_progress=False)
         return cls(model, len(texts), chosen, stopwords)
@@ -127,9 +158,7 @@ class BM25Channel:
         meta = json.loads((directory / _META).read_text("utf-8"))
         if meta.get("format") != 1:
             raise ValueError(f"unsupported BM25 index format in {directory}")
-        model = (
-            None if meta["empty"] else bm25s.BM25.load(directory, mmap=mmap, show_progress=False)
-        )
+        model = None if meta["empty"] else SavedPostings(directory, mmap)
         return cls(model, int(meta["n_docs"]), dict(meta["stemmers"]), bool(meta["stopwords"]))
 
     def release_pages(self) -> None:
