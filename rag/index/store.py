@@ -2,7 +2,7 @@
 
 A load reads little: documents and chunks stay in `docstore.sqlite` (rag.index.docstore),
 vectors are read row by row (rag.index.rowfile), the FAISS index is memory-mapped; BM25's
-arrays are read. Serving 100k chunks: 2,359 -> 870 MiB resident, load 16 -> 0.4 s
+arrays and each chunk's sentence spans (rag.index.spans, for the re-rank) are read. Serving 100k chunks: 2,359 -> 870 MiB resident, load 16 -> 0.4 s
 (eval/bench/memory.py --index-dir on one 100k bench index, old code and new).
 
 Each write goes to a fresh generation folder, manifest last, everything fsynced; the
