@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from rag.index import e5_onnx
+from rag.index import e5_onnx, model_hash
 from rag.search.prefix import _CYRILLIC_WORD, _KK_PREFIX_TERM, fold, fold_prefix_terms
 
 RECIPE = e5_onnx.fingerprint_recipe("int8")
@@ -20,13 +20,13 @@ def plain_digest(path: Path, recipe: str = RECIPE) -> str:
 
 
 def sidecar(path: Path) -> dict:
-    return json.loads(path.with_name(path.name + e5_onnx.HASH_SIDECAR_SUFFIX).read_text("utf-8"))
+    return json.loads(path.with_name(path.name + model_hash.HASH_SIDECAR_SUFFIX).read_text("utf-8"))
 
 
 def test_digest_matches_the_full_hash_and_is_recorded(tmp_path: Path) -> None:
     model = tmp_path / "model_qint8.onnx"
     model.write_bytes(b"weights" * 1000)
-    assert e5_onnx.model_digest(model, RECIPE) == plain_digest(model)
+    assert model_hash.model_digest(model, RECIPE) == plain_digest(model)
     record = sidecar(model)
     assert record["size"] == model.stat().st_size
     assert record["mtime_ns"] == model.stat().st_mtime_ns
@@ -36,42 +36,42 @@ def test_digest_matches_the_full_hash_and_is_recorded(tmp_path: Path) -> None:
 def test_unchanged_file_is_read_from_the_sidecar(tmp_path: Path) -> None:
     model = tmp_path / "model.onnx"
     model.write_bytes(b"a" * 100)
-    e5_onnx.write_hash_sidecar(model, [RECIPE])
-    path = model.with_name(model.name + e5_onnx.HASH_SIDECAR_SUFFIX)
+    model_hash.write_hash_sidecar(model, [RECIPE])
+    path = model.with_name(model.name + model_hash.HASH_SIDECAR_SUFFIX)
     record = json.loads(path.read_text("utf-8"))
     record["digests"][RECIPE] = "f" * 64  # only a read of the sidecar can return this
     path.write_text(json.dumps(record), "utf-8")
-    assert e5_onnx.model_digest(model, RECIPE) == "f" * 64
+    assert model_hash.model_digest(model, RECIPE) == "f" * 64
 
 
 def test_changed_file_is_hashed_again(tmp_path: Path) -> None:
     model = tmp_path / "model.onnx"
     model.write_bytes(b"a" * 100)
-    before = e5_onnx.model_digest(model, RECIPE)
+    before = model_hash.model_digest(model, RECIPE)
     stamp = model.stat()
     model.write_bytes(b"b" * 100)  # same size, new bytes
     os.utime(model, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000))
-    after = e5_onnx.model_digest(model, RECIPE)
+    after = model_hash.model_digest(model, RECIPE)
     assert after == plain_digest(model) != before
     assert sidecar(model)["mtime_ns"] == model.stat().st_mtime_ns
     model.write_bytes(b"c" * 101)  # a new size
-    assert e5_onnx.model_digest(model, RECIPE) == plain_digest(model)
+    assert model_hash.model_digest(model, RECIPE) == plain_digest(model)
 
 
 def test_other_recipe_is_added_beside_the_first(tmp_path: Path) -> None:
     model = tmp_path / "model.onnx"
     model.write_bytes(b"x" * 10)
     fp32 = e5_onnx.fingerprint_recipe("fp32")
-    e5_onnx.model_digest(model, RECIPE)
-    assert e5_onnx.model_digest(model, fp32) == plain_digest(model, fp32)
+    model_hash.model_digest(model, RECIPE)
+    assert model_hash.model_digest(model, fp32) == plain_digest(model, fp32)
     assert sidecar(model)["digests"] == {RECIPE: plain_digest(model), fp32: plain_digest(model, fp32)}
 
 
 def test_broken_sidecar_falls_back_to_hashing(tmp_path: Path) -> None:
     model = tmp_path / "model.onnx"
     model.write_bytes(b"y" * 10)
-    model.with_name(model.name + e5_onnx.HASH_SIDECAR_SUFFIX).write_text("{not json", "utf-8")
-    assert e5_onnx.model_digest(model, RECIPE) == plain_digest(model)
+    model.with_name(model.name + model_hash.HASH_SIDECAR_SUFFIX).write_text("{not json", "utf-8")
+    assert model_hash.model_digest(model, RECIPE) == plain_digest(model)
 
 
 def per_term_keys(vocabulary: dict[str, int]) -> dict[str, list[int]]:
