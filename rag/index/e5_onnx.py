@@ -222,10 +222,12 @@ class OnnxE5Embedder:
         self._tok.no_padding()
 
     def _preload(self, started: threading.Event) -> None:
-        """Create the session off the caller's thread. onnxruntime releases the GIL while it
-        builds one (0.35-1.4 s measured on the shared 2 cores), so it overlaps the
-        tokenizer's load (0.4-1.7 s, which holds the GIL and so must start after the
-        session's Python part: ``started``). A failure is left for the first embedding
+        """Create the session off the caller's thread: onnxruntime releases the GIL for part
+        of building one, which then overlaps the tokenizer's load (holds the GIL, so it
+        starts after the session's Python part: ``started``) and the index's. Measured
+        with eval/bench/memory.py at 100k on a quiet machine (load 2, 3 runs each):
+        embedder + first answer 1.11 -> 1.01 s in serving's order (--no-warmup), no change
+        when a query follows at once (0.98 s). A failure is left for the first embedding
         call to raise again in its own thread. Not a daemon: a process that exits
         meanwhile waits for it instead of killing it inside C++."""
         try:

@@ -10,8 +10,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-# A fingerprint needs the model's sha256, and hashing the 120 MB int8 file took 0.42 s of
-# every process start (100k bench, issue 14). The build writes the digest beside the file
+# A fingerprint needs the model's sha256, and hashing the 120 MB int8 file cost every
+# process start 0.09 s on a quiet machine with the file in the page cache (memory.py at
+# 100k: index open 0.32 -> 0.23 s), 0.15-0.42 s on the busy shared cores (issue 14). The build writes the digest beside the file
 # (<model>.sha256.json) with the file's size and mtime_ns; a start trusts it only when both
 # still match, else hashes again (and rewrites it when the folder is writable).
 HASH_SIDECAR_SUFFIX = ".sha256.json"
