@@ -114,6 +114,14 @@ class Backend:
         concurrency: int = ANSWER_CONCURRENCY,
         slot_wait_s: float = SLOT_WAIT_S,
     ) -> None:
+        if settings.store:
+            # The page and MCP read the FAISS folder; serving a Milvus index from them is
+            # not wired yet (issue 14): refuse rather than answer from another index.
+            raise ConfigError(
+                f"the chat page, the API and `jauap mcp` serve the FAISS index folder only; "
+                f"JAUAP_STORE={settings.store!r} is for `jauap index`, `ask`, `search` and "
+                f"`eval` for now: unset it to serve {settings.index_dir}"
+            )
         self.settings = settings
         self.status = Status()
         self.upload_limit_mb = upload_limit_mb
