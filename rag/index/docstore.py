@@ -157,10 +157,7 @@ class DocStore:
             value = (Chunk.from_dict(raw), [int(r) for r in raw["sentence_rows"]])
         except (ValueError, KeyError, TypeError) as exc:
             raise self._damaged(f"chunk {row}", exc) from None
-        with self._lock:
-            self._chunks[row] = value
-            while len(self._chunks) > CACHE:
-                self._chunks.popitem(last=False)
+        self._remember(self._chunks, row, value)
         return value
 
     def doc(self, doc_id: str) -> Document | None:
@@ -175,11 +172,15 @@ class DocStore:
             value = Document(**json.loads(found[0]))
         except (ValueError, TypeError) as exc:
             raise self._damaged(f"document {doc_id!r}", exc) from None
-        with self._lock:
-            self._docs[doc_id] = value
-            while len(self._docs) > CACHE:
-                self._docs.popitem(last=False)
+        self._remember(self._docs, doc_id, value)
         return value
+
+    def _remember(self, cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        """Keep a parsed row, dropping the oldest beyond `CACHE`."""
+        with self._lock:
+            cache[key] = value
+            while len(cache) > CACHE:
+                cache.popitem(last=False)
 
     def documents(self) -> Iterator[Document]:
         """Every document, by id, in one pass over the table (not a query each)."""
