@@ -14,10 +14,10 @@ is `rss_mb - rss_model_mb`. `cold_start_s` runs from the launch of the process t
 answer, split into `model_ready_s` (imports and the model: the same-run baseline, no index
 in it), `load_s` (opening the index and the assistant) and `first_answer_s`; `model_ready_s` is in
 turn `imports_s` (interpreter start + this script's and rag.pipeline's imports), `embedder_s`
-(constructing it: the tokenizer, and the ONNX session it starts in a thread) and
-`warmup_s` (its first query, which waits for that session). With --no-warmup the child
-skips that query, as serving does: the model's session then loads while the index opens,
-and what is left of it lands in `first_answer_s` (`rss_model_mb` is then no baseline). With
+(constructing it: the tokenizer) and `warmup_s` (its first query, which starts the ONNX
+session). With --no-warmup the child skips that query, as serving does: the session then
+starts with the first answer and lands in `first_answer_s` (`rss_model_mb` is then no
+baseline). With
 --index-dir the figures are filed under the index's size in chunks, so its targets apply.
 Issue 14's goals: <= 1.0 GB resident and <= 3 s cold start at 100k chunks.
 """
@@ -54,7 +54,7 @@ def child(index_dir: Path, embedder_name: str, evaldata: Path, queries: int, lau
     settings = Settings.from_env().with_(index_dir=index_dir, embedder=embedder_name)
     started = time.perf_counter()
     embedder = load_embedder(embedder_name)
-    out["embedder_s"] = time.perf_counter() - started  # tokenizer (+ session, if not preloaded)
+    out["embedder_s"] = time.perf_counter() - started  # tokenizer
     if warmup:
         embedder.embed_queries(["warm-up"])
     out["warmup_s"] = time.perf_counter() - started - out["embedder_s"]
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--index-dir", type=Path, help="measure this index instead of building ones")
     ap.add_argument("--no-warmup", action="store_true",
                     help="serving's order: no query before the index opens (as `jauap ask` and the page), "
-                         "so the first answer waits for whatever of the model is still loading")
+                         "so the first answer starts the model's session")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--launched", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -189,13 +189,15 @@ class OnnxE5Embedder:
         batch_size: int = 32,
         max_batch_tokens: int = 512,
         sentence_vectors: str = DEFAULT_SENTENCE_VECTORS,
-        preload: bool = True,
     ) -> None:
         """``model_path``: an ONNX file with tokenizer.json in its folder or the one above;
         ``quantize`` defaults to what the file name says (``*int8*`` -> int8, else fp32);
         ``sentence_vectors``: how the indexer gets sentence vectors from it, "pooled" out of
-        each chunk's pass (``embed_passages_with_spans``) or "separate"; ``preload`` starts
-        the onnxruntime session in a thread now (see ``_preload``)."""
+        each chunk's pass (``embed_passages_with_spans``) or "separate". The onnxruntime
+        session starts on first use. (Starting it in a thread here overlapped it with the
+        tokenizer's load: embedder + first answer 1.11 -> 1.01 s at 100k in serving's order,
+        no change when a query follows at once, eval/bench/memory.py on a quiet machine; not
+        worth a thread in every process that only needs the fingerprint.)"""
         self.model_path = Path(model_path)
         self.quantize = quantize or ("int8" if "int8" in self.model_path.name else "fp32")
         if self.quantize not in QUANTIZATIONS:
@@ -207,10 +209,6 @@ class OnnxE5Embedder:
         self._session: Any = None
         self._fingerprint: str | None = None
         self._lock = threading.Lock()
-        if preload:
-            started = threading.Event()
-            threading.Thread(target=self._preload, args=(started,), name="e5-onnx-session").start()
-            started.wait()  # the thread holds the lock and is in onnxruntime's C++ now
         from tokenizers import Tokenizer
 
         tok = next((p / "tokenizer.json" for p in (self.model_path.parent,
@@ -221,25 +219,7 @@ class OnnxE5Embedder:
         self._tok.no_truncation()  # truncation is done by hand so count_tokens sees full length
         self._tok.no_padding()
 
-    def _preload(self, started: threading.Event) -> None:
-        """Create the session off the caller's thread: onnxruntime releases the GIL for part
-        of building one, which then overlaps the tokenizer's load (holds the GIL, so it
-        starts after the session's Python part: ``started``) and the index's. Measured
-        with eval/bench/memory.py at 100k on a quiet machine (load 2, 3 runs each):
-        embedder + first answer 1.11 -> 1.01 s in serving's order (--no-warmup), no change
-        when a query follows at once (0.98 s). A failure is left for the first embedding
-        call to raise again in its own thread. Not a daemon: a process that exits
-        meanwhile waits for it instead of killing it inside C++."""
-        try:
-            with self._lock:
-                if self._session is None:
-                    self._session = self._new_session(started)
-        except Exception:  # noqa: BLE001, S110 - re-raised by the caller's _get_session
-            pass
-        finally:
-            started.set()
-
-    def _new_session(self, started: threading.Event | None = None) -> Any:
+    def _new_session(self) -> Any:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -247,8 +227,6 @@ class OnnxE5Embedder:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if started is not None:
-            started.set()
         return ort.InferenceSession(str(self.model_path), opts, providers=["CPUExecutionProvider"])
 
     def _get_session(self) -> Any:
