@@ -144,7 +144,7 @@ def compose(
     for i, pick in enumerate(chosen):
         doc = sources[pick.n - 1].doc
         meta = ", ".join(x for x in (doc.date, lang_note(lang, doc.lang)) if x)
-        quote = doc.text[pick.span[0] : pick.span[1]].replace("\n", " ")
+        quote = quote_of(sources, pick).replace("\n", " ")
         if i == 0 or sources[chosen[i - 1].n - 1].doc.doc_id != doc.doc_id:
             leads = LEAD if doc.title.strip() else LEAD_UNTITLED
             lead = leads[lang].format(title=doc.title, meta=f" ({meta})" if meta else "")
@@ -154,7 +154,7 @@ def compose(
         else:
             parts.append(f"«{quote}» [{pick.n}]")
     for pick in chosen:  # the date or number asked for, first; the quote under it is the evidence
-        quote = sources[pick.n - 1].doc.text[pick.span[0] : pick.span[1]]
+        quote = quote_of(sources, pick)
         short = answer_span(question, quote)
         if short:
             phrase = quote[short[0] : short[1]].replace("\n", " ")

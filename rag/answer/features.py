@@ -92,10 +92,16 @@ def has_date(text: str) -> bool:
     return bool(YEAR.search(text) or DATE.search(text))
 
 
+def word_heads(text: str) -> set[str]:
+    """The first 5 letters of each word, lower-cased: how names and numbers are compared
+    with the question across inflections («Алматы» / «Алматыдағы»)."""
+    return {w.lower()[:5] for w in _WORD.findall(text)}
+
+
 def new_names(text: str, question: str) -> list[str]:
     """Capitalised words of `text` (not sentence-initial) whose first 5 letters the question
     lacks: the names a who/where question wants."""
-    q = {w.lower()[:5] for w in _WORD.findall(question)}
+    q = word_heads(question)
     out = []
     for m in CAPITAL.finditer(text):
         if m.start() == 0 or text[: m.start()].strip() == "" or text[m.start() - 2 : m.start()] == ". ":

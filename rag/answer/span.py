@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from rag.answer.features import CAPITAL, DATE, YEAR, asked_type
+from rag.answer.features import CAPITAL, DATE, YEAR, asked_type, word_heads
 
 # Types whose short answers are right often enough to be shown. Precision of the shown short
 # answer, dev answers whose quote holds the gold (ru, en, kk results of `jauap eval`;
@@ -26,13 +26,11 @@ _NUMBER = re.compile(
     r"млн|млрд|тыс\.?|миллион\w*|миллиард\w*|мың|миллион|миллиард))?(?![\w])",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"\w+")
 
 
 def _new(phrase: str, question: str) -> bool:
     """No word of the phrase (by its first 5 letters) occurs in the question."""
-    q = {w.lower()[:5] for w in _WORD.findall(question)}
-    return not any(w.lower()[:5] in q for w in _WORD.findall(phrase))
+    return not word_heads(phrase) & word_heads(question)
 
 
 def _dates(sentence: str) -> list[tuple[int, int]]:
