@@ -91,6 +91,12 @@ def _unit(seed: int, near: np.ndarray | None = None, w: float = 0.0) -> np.ndarr
     return v / np.linalg.norm(v)
 
 
+def _answer(question: str, q: np.ndarray, hit: Hit) -> str:
+    """The extractive answer over one hand-made hit, with refusal switched off."""
+    return ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0)).answer(
+        Retrieval(question, "kk", q, [hit]))
+
+
 def test_feature_matrix_has_one_row_per_sentence() -> None:
     q = _unit(0)
     hit = _hit(f"{DATELINE}\nФорум 20-21 желтоқсанда өтті. Қатысушылар көп болды.",
@@ -107,8 +113,7 @@ def test_dateline_is_never_quoted_even_when_it_scores_best() -> None:
     q = _unit(0)
     hit = _hit(f"{DATELINE}\nФорум 20-21 желтоқсанда өтті. Қатысушылар көп болды.",
                [q, _unit(1, q, 0.3), _unit(2)])
-    gen = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0))
-    text = gen.answer(Retrieval("Форум қашан өтті?", "kk", q, [hit]))
+    text = _answer("Форум қашан өтті?", q, hit)
     assert DATELINE not in text and "[1]" in text
 
 
@@ -118,8 +123,7 @@ def test_a_year_only_a_dateline_has_is_refused_by_rule() -> None:
                [q, _unit(1, q, 0.3), _unit(2)])
     assert numbers_nowhere("2022 жылы сайлауда кім жеңді?", [DATELINE, "Форум өтті."])
     assert not numbers_nowhere("2022 жылы не болды?", ["2022 жылы форум өтті."])
-    gen = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0))
-    assert gen.answer(Retrieval("2022 жылы сайлауда кім жеңді?", "kk", q, [hit])).startswith(
+    assert _answer("2022 жылы сайлауда кім жеңді?", q, hit).startswith(
         "Құжаттарда бұл туралы айтылмаған")
 
 
@@ -127,8 +131,7 @@ def test_title_is_never_quoted() -> None:
     q = _unit(0)
     hit = _hit("Медиафорум\nФорум 20-21 желтоқсанда өтті.", [q, _unit(1, q, 0.3)],
                title="Медиафорум")
-    text = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0)).answer(
-        Retrieval("Медиафорум қашан?", "kk", q, [hit]))
+    text = _answer("Медиафорум қашан?", q, hit)
     assert "«Медиафорум» [1]" not in text and "«Форум 20-21 желтоқсанда өтті.» [1]" in text
 
 
@@ -136,8 +139,7 @@ def test_when_question_gets_the_date_first_and_the_quote_under_it() -> None:
     q = _unit(0)
     hit = _hit("Медиафорум\nФорум 20-21 желтоқсанда өтті.", [q, _unit(1, q, 0.3)],
                title="Медиафорум")
-    text = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0)).answer(
-        Retrieval("Медиафорум қашан өтті?", "kk", q, [hit]))
+    text = _answer("Медиафорум қашан өтті?", q, hit)
     assert text.splitlines()[0] == "20-21 желтоқсанда [1]"
     assert "«Форум 20-21 желтоқсанда өтті.» [1]" in text.splitlines()[1]
 
@@ -146,8 +148,7 @@ def test_an_untitled_source_gets_no_empty_title_in_the_lead() -> None:
     q = _unit(0)
     hit = _hit("Форум Астанада өтті. Қатысушылар көп болды.", [_unit(1, q, 0.9), _unit(2)],
                title="")
-    text = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0)).answer(
-        Retrieval("Форум қайда өтті?", "kk", q, [hit]))
+    text = _answer("Форум қайда өтті?", q, hit)
     assert text.startswith("Құжатқа сәйкес") and "«»" not in text
 
 
