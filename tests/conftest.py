@@ -75,6 +75,12 @@ def clean_env(fake_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict
 
 
 @pytest.fixture
+def index_dir(tmp_path: Path) -> Path:
+    """Where a test's index goes (not created)."""
+    return tmp_path / "index"
+
+
+@pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     """A private copy of the sample corpus, safe to modify."""
     docs = tmp_path / "docs"
