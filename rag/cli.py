@@ -289,12 +289,14 @@ def serve(ctx: click.Context, host: str, port: int, index_dir: Path | None, docs
 @click.option("--index-dir", type=click.Path(path_type=Path), help=INDEX_DIR_HELP)
 @click.pass_context
 def mcp_stdio(ctx: click.Context, index_dir: Path | None) -> None:
-    """Serve an existing index as an MCP server on stdin/stdout (tools: search, ask,
-    list_documents). For an MCP client's config; `jauap serve` also offers /mcp over HTTP.
+    """Serve an existing index (the folder, or the Milvus store JAUAP_STORE names) as an
+    MCP server on stdin/stdout (tools: search, ask, list_documents). For an MCP client's
+    config; `jauap serve` also offers /mcp over HTTP.
 
     \b
     Example:
       jauap mcp --index-dir ~/jauap-index
+      JAUAP_STORE=~/jauap-index.db jauap mcp
     """
     from rag.web.backend import Backend
     from rag.web.mcp_tools import run_stdio

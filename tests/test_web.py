@@ -433,10 +433,3 @@ def test_requests_go_only_to_the_configured_server(tmp_path: Path, llm_stub: str
         run(web.respond("When was the forum?", [], "openai", 5, other, "x", "en"))  # type: ignore[call-arg]
     assert auth_log == [f"Bearer {secret}"]  # nothing was sent anywhere
 
-
-def test_a_milvus_store_is_refused_by_the_page_not_served_from_another_index(tmp_path: Path) -> None:
-    from rag.errors import ConfigError
-
-    settings = Settings(index_dir=tmp_path / "index", store=str(tmp_path / "x.db"))
-    with pytest.raises(ConfigError, match="unset it to serve"):
-        Backend(settings)

@@ -1,5 +1,6 @@
 """The chat page's backend: one index and retriever shared by all sessions, uploads and
-re-indexing. Built only on the library's public functions (engine, store, ingest).
+re-indexing. Built only on the library's public functions (store backends, ingest): the
+index is wherever `JAUAP_STORE` says (the FAISS folder, Milvus Lite, a Milvus server).
 
 Sessions read `Backend.retriever()` once per question; re-indexing builds the new
 retriever aside under a lock and swaps the reference, so a question in flight finishes
@@ -24,7 +25,7 @@ from rag.answer.generators import make_generator
 from rag.answer.openai_chat import split_base_url
 from rag.errors import ConfigError, IndexMismatchError, IndexMissingError, InputError, JauapError
 from rag.i18n.page import UPLOAD_LIMIT_MB
-from rag.index import store
+from rag.index.backends import open_store
 from rag.index.embedders import make_embedder
 from rag.index.indexer import IndexReport
 from rag.ingest.documents import SUPPORTED, load_document
@@ -114,15 +115,9 @@ class Backend:
         concurrency: int = ANSWER_CONCURRENCY,
         slot_wait_s: float = SLOT_WAIT_S,
     ) -> None:
-        if settings.store:
-            # The page and MCP read the FAISS folder; serving a Milvus index from them is
-            # not wired yet (issue 14): refuse rather than answer from another index.
-            raise ConfigError(
-                f"the chat page, the API and `jauap mcp` serve the FAISS index folder only; "
-                f"JAUAP_STORE={settings.store!r} is for `jauap index`, `ask`, `search` and "
-                f"`eval` for now: unset it to serve {settings.index_dir}"
-            )
         self.settings = settings
+        # where the index lives (JAUAP_STORE); uploads stay in a local folder either way
+        self.store = open_store(settings)
         self.status = Status()
         self.upload_limit_mb = upload_limit_mb
         # API and MCP answers at once (the page's own limit is its queue's)
@@ -137,6 +132,24 @@ class Backend:
         self._uploads_lock = threading.Lock()
 
     # --- index -----------------------------------------------------------------------
+
+    @property
+    def where(self) -> str:
+        """The index's location, for messages (a folder, a .db, a server and prefix)."""
+        return self.store.where
+
+    @property
+    def index_name(self) -> str:
+        """The index's short name (the API's model id): the folder's name, the Milvus Lite
+        file's stem, or a Milvus server's collection prefix."""
+        store = self.settings.store
+        if not store:
+            name = self.settings.index_dir.resolve().name
+        elif "://" in store:
+            name = self.settings.store_collection
+        else:
+            name = Path(store).stem
+        return name or "jauap"
 
     @property
     def uploads_dir(self) -> Path:
@@ -167,7 +180,7 @@ class Backend:
                 st.message = "reading documents"
                 paths = self.doc_paths()
                 print(
-                    f"jauap: indexing {', '.join(map(str, paths))} → {self.settings.index_dir}",
+                    f"jauap: indexing {', '.join(map(str, paths))} → {self.where}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -199,10 +212,7 @@ class Backend:
             return report
 
     def _load(self, embedder: Embedder) -> None:
-        data = store.load(self.settings.index_dir)
-        store.check_compatible(
-            data.manifest, embedder.name, embedder.fingerprint(), self.settings.index_dir
-        )
+        data = self.store.open(embedder)  # IndexMismatchError for another embedder's index
         self._retriever = HybridRetriever(data, embedder)  # the atomic swap
         st = self.status
         st.documents, st.chunks = len(data.docs), len(data.chunks)
@@ -222,7 +232,7 @@ class Backend:
             print(f"jauap: indexing failed: {exc}", file=sys.stderr, flush=True)
             if not isinstance(exc, JauapError):
                 log.exception("indexing failed")
-            if self._retriever is None and store.exists(self.settings.index_dir):
+            if self._retriever is None and self.store.exists():
                 try:
                     self._load(self.embedder())
                     self.status.error = hide_paths(str(exc))
@@ -232,12 +242,12 @@ class Backend:
         print(f"jauap: ready in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 
     def load_existing(self) -> None:
-        """Serve the index already in `index_dir` as it is (no re-indexing): `jauap mcp`."""
-        if not store.exists(self.settings.index_dir):
-            raise IndexMissingError(
-                f"no index in {self.settings.index_dir}: run `jauap index --index-dir "
-                f"{self.settings.index_dir} PATH ...` first"
-            )
+        """Serve the existing index (folder or JAUAP_STORE) as it is, no re-indexing:
+        `jauap mcp`."""
+        if not self.store.exists():
+            how = (f"JAUAP_STORE={self.settings.store} jauap index PATH ..." if self.settings.store
+                   else f"jauap index --index-dir {self.settings.index_dir} PATH ...")
+            raise IndexMissingError(f"no index in {self.where}: run `{how}` first")
         with self._index_lock:
             self._load(self.embedder())
 

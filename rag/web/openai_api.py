@@ -109,8 +109,8 @@ async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 def model_id(backend: Backend) -> str:
-    """The index, as the one model this server offers (its folder's name)."""
-    return backend.settings.index_dir.resolve().name or "jauap"
+    """The index, as the one model this server offers (its folder's or store's name)."""
+    return backend.index_name
 
 
 def split_messages(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:

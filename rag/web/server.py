@@ -172,7 +172,7 @@ def serve(
     app = build_server(settings, host=host)
     base = f"http://{host}:{port}"
     print(f"jauap: serving on {base} (page), {base}/v1 (OpenAI-compatible API), {base}/mcp "
-          f"(MCP); index: {settings.index_dir}", flush=True)
+          f"(MCP); index: {app.state.backend.where}", flush=True)
     if open_browser:
         import webbrowser
 
