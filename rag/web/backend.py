@@ -143,13 +143,9 @@ class Backend:
         """The index's short name (the API's model id): the folder's name, the Milvus Lite
         file's stem, or a Milvus server's collection prefix."""
         store = self.settings.store
-        if not store:
-            name = self.settings.index_dir.resolve().name
-        elif "://" in store:
-            name = self.settings.store_collection
-        else:
-            name = Path(store).stem
-        return name or "jauap"
+        if "://" in store:
+            return self.settings.store_collection
+        return (Path(store).stem if store else self.settings.index_dir.resolve().name) or "jauap"
 
     @property
     def uploads_dir(self) -> Path:
@@ -242,8 +238,7 @@ class Backend:
         print(f"jauap: ready in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 
     def load_existing(self) -> None:
-        """Serve the existing index (folder or JAUAP_STORE) as it is, no re-indexing:
-        `jauap mcp`."""
+        """Serve the existing index (folder or JAUAP_STORE) as it is: `jauap mcp`."""
         if not self.store.exists():
             how = (f"JAUAP_STORE={self.settings.store} jauap index PATH ..." if self.settings.store
                    else f"jauap index --index-dir {self.settings.index_dir} PATH ...")
