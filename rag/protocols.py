@@ -6,7 +6,7 @@ text with [n] markers) and ChatModel (chat messages → text, what an LLM genera
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -101,6 +101,7 @@ class ChatModel(Protocol):
         """Tokens of `text` in the model's tokenizer (an estimate where there is none)."""
         ...
 
-    def stream(self, messages: Messages) -> Iterator[str]:
-        """The reply in pieces; GeneratorError on any backend failure."""
+    def stream(self, messages: Messages, schema: dict[str, Any] | None = None) -> Iterator[str]:
+        """The reply in pieces; GeneratorError on any backend failure. With `schema` (a
+        JSON schema) the reply is JSON, constrained by it where the backend supports that."""
         ...

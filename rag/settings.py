@@ -29,6 +29,7 @@ SENTENCE_VECTOR_MODES = ("pooled", "separate")
 DEFAULT_SENTENCE_VECTORS = "separate"
 MAX_K = 50  # passages per answer or search; more than this does not fit any prompt
 UI_LANGS = ("kk", "ru", "en")
+LLM_STYLES = ("reader", "writer")
 
 _NUMBERS = {
     "k": int, "llm_timeout": float, "llm_deadline_s": float, "llm_max_tokens": int,
@@ -63,6 +64,11 @@ class Settings:
     # length, so a slow or endless backend cannot hold a caller (issue 11).
     llm_deadline_s: float = 60.0
     llm_max_tokens: int = 384
+    # How an LLM generator answers: `reader` (it picks the scorer's sentence that answers and
+    # names the short answer; jauap quotes the sentence) or `writer` (it writes the cited
+    # answer itself). reader is the default: measured better for the 1.5B local model
+    # (eval/README.md, Local LLM).
+    llm_style: str = "reader"
     # Embedding cache (SQLite) and built or fetched models live under this folder.
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "jauap")
     # Language of the chat page's labels until a visitor picks another.
@@ -106,6 +112,8 @@ class Settings:
                 f"sentence_vectors must be one of {', '.join(SENTENCE_VECTOR_MODES)}, "
                 f"got {self.sentence_vectors!r}"
             )
+        if self.llm_style not in LLM_STYLES:
+            raise ConfigError(f"llm_style must be one of {', '.join(LLM_STYLES)}, got {self.llm_style!r}")
         if self.blas_threads < 1:
             raise ConfigError(f"blas_threads must be >= 1, got {self.blas_threads}")
         _check_store(self.store, self.store_collection)

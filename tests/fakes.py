@@ -6,6 +6,7 @@ import http.server
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rag.errors import GeneratorError
 
@@ -20,12 +21,14 @@ class FakeGenerator:
     def __init__(self, responses: list[str | Exception]) -> None:
         self.responses = list(responses)
         self.calls: list[list[dict[str, str]]] = []
+        self.schemas: list[dict[str, Any] | None] = []
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + 1
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None) -> Iterator[str]:
         self.calls.append(messages)
+        self.schemas.append(schema)
         if not self.responses:
             raise GeneratorError("no response queued")
         response = self.responses.pop(0)

@@ -36,7 +36,7 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> HybridRetriever:
 
 
 def assistant(retriever: HybridRetriever, chat: FakeGenerator | None = None) -> Assistant:
-    generator = LLMGenerator(chat, OPEN_SELECTOR) if chat is not None else None
+    generator = LLMGenerator(chat, OPEN_SELECTOR, style="writer") if chat is not None else None
     return Assistant(retriever, generator, k=5, embedder=retriever.embedder, fallback=FAKE_EXTRACTIVE)
 
 
@@ -138,7 +138,7 @@ def test_prompt_keeps_injected_text_inside_sources(retriever: HybridRetriever, t
     index_paths([doc], tmp_path / "ix", embedder, ChunkSettings())
     r = HybridRetriever(store.load(tmp_path / "ix"), embedder)
     gen = FakeGenerator(["The bridge is 300 m long [1]."])
-    answer = Assistant(r, LLMGenerator(gen, OPEN_SELECTOR), fallback=FAKE_EXTRACTIVE).ask(
+    answer = Assistant(r, LLMGenerator(gen, OPEN_SELECTOR, style="writer"), fallback=FAKE_EXTRACTIVE).ask(
         "How long is the bridge?"
     )
     system, user = gen.calls[0][0]["content"], gen.calls[0][-1]["content"]
@@ -189,7 +189,7 @@ def test_the_model_sees_the_scorers_best_sentences_not_whole_chunks(
 def test_the_llm_is_not_asked_when_the_scorer_finds_no_answer(retriever: HybridRetriever) -> None:
     gen = FakeGenerator(["An answer the model should never be asked for [1]."])
     strict = ExtractiveGenerator(ExtractiveSettings(refuse_below=1.0))
-    answer = Assistant(retriever, LLMGenerator(gen, strict), fallback=FAKE_EXTRACTIVE).ask(
+    answer = Assistant(retriever, LLMGenerator(gen, strict, style="writer"), fallback=FAKE_EXTRACTIVE).ask(
         "What colour was the tablecloth?"
     )
     assert answer.refused and gen.calls == [] and answer.generator == "fake-llm"

@@ -384,7 +384,7 @@ def llm_web(tmp_path: Path, url: str, key: str | None = None) -> WebApp:
         encoding="utf-8")
     settings = Settings(index_dir=tmp_path / "llm-index", docs=(docs,), embedder="fake",
                         cache_dir=tmp_path / "cache", openai_base_url=url, openai_model="stub",
-                        openai_api_key=key)
+                        openai_api_key=key, llm_style="writer")
     backend = Backend(settings)
     backend.reindex()
     return WebApp(backend, ["extractive", "openai"], reveal_seconds=0.0)

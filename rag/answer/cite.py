@@ -19,12 +19,18 @@ from rag.protocols import Embedder
 from rag.records import Hit
 from rag.text.markers import MARKER, marker_numbers, parse_markers
 from rag.text.sentences import split_spans
+from rag.text.translit import latin_to_cyrillic_variants
 from rag.text.words import tokenize
 
 # Cosine (multilingual-e5-small) above which a sentence counts as saying the same thing;
 # lexical overlap of content stems above LEXICAL_SUPPORT counts on its own.
 SEMANTIC_SUPPORT = 0.84
 LEXICAL_SUPPORT = 0.5
+# Letters of a Latin stem's Cyrillic spelling that must begin a word of the source (names
+# keep their first four letters across English, Russian and Kazakh: Yerlan/Ерлан aside).
+_HEAD = 4
+_LATIN = re.compile(rf"[a-z]{{{_HEAD},}}")
+_CYRILLIC_WORD = re.compile(r"[а-яёәіңғүұқөһ]+")
 
 
 
@@ -79,11 +85,19 @@ def _content_stems(text: str, langs: Sequence[str]) -> set[str]:
 
 
 def lexical_support(claim: str, sentence: str, langs: Sequence[str]) -> float:
-    """Share of the claim's content stems that occur in the sentence."""
+    """Share of the claim's content stems that occur in the sentence; a Latin-script stem
+    also counts when one of its Cyrillic spellings begins a word of the sentence ("Karin"
+    → «Карин», "forum" → «форума»), so an English answer about a Russian or Kazakh
+    source can be checked word by word."""
     c = _content_stems(claim, langs)
     if not c:
         return 0.0
-    return len(c & _content_stems(sentence, langs)) / len(c)
+    held = c & _content_stems(sentence, langs)
+    latin = [t for t in c - held if _LATIN.fullmatch(t)]
+    if latin:
+        heads = {w[:_HEAD] for w in _CYRILLIC_WORD.findall(sentence.lower()) if len(w) >= _HEAD}
+        held |= {t for t in latin if any(v[:_HEAD] in heads for v in latin_to_cyrillic_variants(t))}
+    return len(held) / len(c)
 
 
 def best_support(

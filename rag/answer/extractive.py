@@ -140,6 +140,21 @@ def compose(
     chosen = [] if numbers_nowhere(question, texts) else choose(picks, settings)
     if not chosen:
         return refusal_text(lang), True
+    parts = quote_lines(lang, sources, chosen)
+    for pick in chosen:  # the date or number asked for, first; the quote under it is the evidence
+        quote = quote_of(sources, pick)
+        short = answer_span(question, quote)
+        if short:
+            phrase = quote[short[0] : short[1]].replace("\n", " ")
+            parts.insert(0, f"{phrase} [{pick.n}]")
+            break
+    return "\n".join(parts), False
+
+
+def quote_lines(lang: str, sources: Sequence[Hit], chosen: Sequence[Pick]) -> list[str]:
+    """Each chosen sentence quoted verbatim with its [n], the first from each document
+    under a lead-in naming it (title, date, language) in the question's language `lang`."""
+    lang = lang_or_en(lang)
     parts = []
     for i, pick in enumerate(chosen):
         doc = sources[pick.n - 1].doc
@@ -153,14 +168,7 @@ def compose(
             parts.append(f"{lead} «{quote}» [{pick.n}]")
         else:
             parts.append(f"«{quote}» [{pick.n}]")
-    for pick in chosen:  # the date or number asked for, first; the quote under it is the evidence
-        quote = quote_of(sources, pick)
-        short = answer_span(question, quote)
-        if short:
-            phrase = quote[short[0] : short[1]].replace("\n", " ")
-            parts.insert(0, f"{phrase} [{pick.n}]")
-            break
-    return "\n".join(parts), False
+    return parts
 
 
 def carry_entities(question: str, history: Sequence[tuple[str, str]], lang: str) -> str:

@@ -1,16 +1,20 @@
 """A deterministic stand-in for a language model, reachable as the `fake` generator so the
 LLM path (prompting, streaming, citation checks, fallback) runs end to end without a model:
-it answers with the first sentence of source [1], cited."""
+it answers with the first sentence of source [1], cited; asked for JSON (a reader prompt),
+it quotes the first three words of sentence 1 and gives them as the short answer."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from rag.i18n.answers import REFUSAL
 from rag.protocols import Messages
 from rag.text.sentences import split_spans
 
+_FIRST_SENTENCE = re.compile(r"^1\. (.+)$", re.M)
 _FIRST_SOURCE = re.compile(r"^\[1\][^\n]*\n(.+?)(?:\n\n\[\d+\]|\n</sources>)", re.S | re.M)
 
 
@@ -24,7 +28,12 @@ class EchoChatModel:
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + 1
 
-    def stream(self, messages: Messages) -> Iterator[str]:
+    def stream(self, messages: Messages, schema: dict[str, Any] | None = None) -> Iterator[str]:
+        if schema is not None:
+            line = _FIRST_SENTENCE.search(messages[-1]["content"])
+            words = " ".join(line.group(1).split()[:3]) if line else ""
+            yield json.dumps({"quote": words, "answer": words}, ensure_ascii=False)
+            return
         match = _FIRST_SOURCE.search(messages[-1]["content"])
         if match is None:
             yield REFUSAL["en"]

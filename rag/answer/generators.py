@@ -17,20 +17,20 @@ from rag.table import choose
 def _llama_cpp(settings: Settings) -> Generator:
     from rag.answer import llama_cpp
 
-    return LLMGenerator(llama_cpp.from_settings(settings))
+    return LLMGenerator(llama_cpp.from_settings(settings), style=settings.llm_style)
 
 
 def _openai(settings: Settings) -> Generator:
     from rag.answer import openai_chat
 
-    return LLMGenerator(openai_chat.from_settings(settings))
+    return LLMGenerator(openai_chat.from_settings(settings), style=settings.llm_style)
 
 
 GENERATORS: dict[str, Callable[[Settings], Generator]] = {
     "extractive": lambda settings: ExtractiveGenerator(),
     "llama-cpp": _llama_cpp,
     "openai": _openai,
-    "fake": lambda settings: LLMGenerator(EchoChatModel()),
+    "fake": lambda settings: LLMGenerator(EchoChatModel(), style=settings.llm_style),
 }
 GENERATOR_NAMES = tuple(GENERATORS)
 

@@ -173,7 +173,7 @@ class LlamaCppChat:
             self._counts[text] = count
         return count
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None) -> Iterator[str]:
         """Yield the answer in pieces; GeneratorError on failure, on the deadline, or when
         another generation holds the model past it. Closing the iterator cancels."""
         server = self._load()
@@ -191,7 +191,7 @@ class LlamaCppChat:
 
         def run() -> None:
             try:
-                server.handle_chat_completions(self._body(messages), on_chunk)
+                server.handle_chat_completions(self._body(messages, schema), on_chunk)
                 events.put(("end", None))
             except Exception as exc:  # noqa: BLE001 - reported to the consumer
                 events.put(("error", exc))
@@ -218,11 +218,14 @@ class LlamaCppChat:
         with self._load_lock:
             self._server = None
 
-    def _body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        return {
+    def _body(self, messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict[str, Any]:
+        body = {
             "messages": messages, "stream": True, "return_progress": True,
             "max_tokens": self.max_tokens, "temperature": self.temperature, "seed": 0,
         }
+        if schema is not None:  # llama.cpp turns it into a grammar: only JSON of that shape
+            body["json_schema"] = schema
+        return body
 
     def _pieces(self, events: queue.Queue[tuple[str, Any]], deadline: float) -> Iterator[str]:
         finished, pieces = False, 0

@@ -155,7 +155,7 @@ class OpenAIChat:
         log.warning("openai %s: %s (%s)", self._shown_url, short, self._redact(detail))
         return GeneratorError(f"openai: {short}")
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None) -> Iterator[str]:
         """Yield the answer in pieces; GeneratorError on any failure or past the deadline.
         Closing the iterator closes the connection."""
         deadline = time.monotonic() + self.deadline_s
@@ -163,7 +163,7 @@ class OpenAIChat:
         stop = threading.Event()
         holder: dict[str, Any] = {}
         worker = threading.Thread(
-            target=self._read, args=(messages, events, stop, holder), name="openai-stream",
+            target=self._read, args=(messages, schema, events, stop, holder), name="openai-stream",
             daemon=True,
         )
         worker.start()
@@ -173,7 +173,8 @@ class OpenAIChat:
             stop.set()
             _abort(holder.get("stream"))
 
-    def _read(self, messages: list[dict[str, str]], events: queue.Queue[tuple[str, Any]],
+    def _read(self, messages: list[dict[str, str]], schema: dict[str, Any] | None,
+              events: queue.Queue[tuple[str, Any]],
               stop: threading.Event, holder: dict[str, Any]) -> None:
         """Worker: request the stream and pass its chunks on until told to stop."""
         import openai
@@ -184,6 +185,8 @@ class OpenAIChat:
                 model=self.model, messages=cast(Any, messages), stream=True,
                 max_tokens=self.max_tokens, temperature=self.temperature,
                 extra_headers={"Authorization": self._auth.get() or openai.Omit()},
+                response_format=cast(Any, {"type": "json_schema", "json_schema": {
+                    "name": "reply", "schema": schema}}) if schema else openai.Omit(),
             )
             holder["stream"] = stream
             if stop.is_set():

@@ -1,0 +1,155 @@
+"""An LLM as a reader: it picks which of the extractive scorer's best sentences answers the
+question and states the short answer in the question's language; jauap writes the cited
+answer around that choice (short answer first, the sentence quoted verbatim under it).
+
+Why: a small local model (Qwen2.5-Coder 1.5B on 2 cores) writing a free cited answer mixed
+languages, dropped markers or copied its sources (eval/README.md, Local LLM); choosing
+a sentence and naming the answer takes a shorter prompt, ~20 output tokens, and the quote
+under it is exact by construction. The reply is JSON, constrained by a schema where the
+backend supports one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.answer.cite import LEXICAL_SUPPORT, lexical_support
+from rag.answer.extractive import Pick, quote_lines, quote_of
+from rag.answer.features import word_heads
+from rag.answer.span import answer_span
+from rag.errors import GeneratorError
+from rag.records import Hit
+from rag.text.lang import detect
+from rag.text.markers import strip_markers
+
+# Sentences the model chooses from: the scorer's top 5. The right sentence is among the top 5
+# for most answerable dev questions, while 5 sentences keep the prompt at ~250-900 Qwen tokens.
+READER_SENTENCES = 5
+LANGUAGE_NAMES = {"en": "English", "ru": "Russian", "kk": "Kazakh"}
+SCHEMA = {
+    "type": "object",
+    "properties": {"quote": {"type": "string"}, "answer": {"type": "string"}},
+    "required": ["quote", "answer"],
+}
+
+SYSTEM = (
+    "You read numbered sentences and answer a question from them. Reply in JSON: "
+    '{"quote": the words of the sentence that answer the question, copied exactly, "answer": '
+    "the short answer (a name, date, number or short phrase) in the language the user asks "
+    "for, translated if the sentence is in another language, names spelled as that language "
+    'writes them}. If no sentence answers the question, reply {"quote": "", "answer": ""}.'
+)
+# Worked examples (invented, not from any eval set) ahead of every question: the same
+# prefix each time, so llama.cpp's prompt cache reads it once per process.
+EXAMPLES = [
+    ("1. Выставка продлится до конца марта.\n2. Выставку открыл министр культуры Аскар Омаров.\n"
+     "3. На выставке представлено более 200 картин.", "Who opened the exhibition?", "en",
+     {"quote": "открыл министр культуры Аскар Омаров", "answer": "Culture Minister Askar Omarov"}),
+    ("1. The bridge was built by the city council.\n2. It is 300 metres long.",
+     "Көпірдің ұзындығы қанша?", "kk", {"quote": "300 metres long", "answer": "300 метр"}),
+    ("1. Фестиваль өткен жылы Шымкентте өтті.\n2. Оған 5 мыңнан астам адам қатысты.",
+     "Кто выиграл главный приз фестиваля?", "ru", {"quote": "", "answer": ""}),
+]  # fmt: skip
+_OBJECT = re.compile(r"\{.*?\}", re.S)
+_DIGITS = re.compile(r"\d+")
+LANGUAGE_CODES = tuple(LANGUAGE_NAMES)
+# In the sentence's own language the model should copy the answer: most of its stems must
+# be there («20-21 жолы» for «20-21 желтоқсанда» has 2 of 3 and is not shown).
+SAME_LANGUAGE_SUPPORT = 0.75
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The model's choice: `pick` is None when it found no sentence that answers."""
+
+    pick: Pick | None
+    answer: str
+
+
+def _user(sentences: str, question: str, lang: str) -> str:
+    name = LANGUAGE_NAMES.get(lang, "English")
+    return f"Sentences:\n{sentences}\n\nQuestion: {question.strip()}\nAnswer in {name}."
+
+
+def reader_messages(question: str, lang: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> list[dict[str, str]]:
+    """System rule, the worked examples, then the candidate sentences numbered 1..n."""
+    messages = [{"role": "system", "content": SYSTEM}]
+    for sentences, q, q_lang, reply in EXAMPLES:
+        messages.append({"role": "user", "content": _user(sentences, q, q_lang)})
+        messages.append({"role": "assistant", "content": json.dumps(reply, ensure_ascii=False)})
+    lines = "\n".join(
+        f"{i}. {' '.join(quote_of(sources, p).split())}" for i, p in enumerate(picks, 1)
+    )
+    messages.append({"role": "user", "content": _user(lines, question, lang)})
+    return messages
+
+
+def parse_reading(reply: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> Reading:
+    """The model's JSON reply as a Reading: the candidate sentence holding its quote
+    (verbatim, else by most shared word stems); GeneratorError when the reply is not a
+    reading or its quote is in none of the sentences."""
+    match = _OBJECT.search(reply)
+    try:
+        data = json.loads(match.group(0)) if match else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("quote"), str):
+        raise GeneratorError(f"the model's reply is not a reading: {reply[:120]!r}")
+    quote, answer = " ".join(data["quote"].split()), " ".join(str(data.get("answer") or "").split())
+    if not quote:
+        return Reading(None, "")
+    sentences = [" ".join(quote_of(sources, p).split()) for p in picks]
+    held = [i for i, s in enumerate(sentences) if quote.lower() in s.lower()]
+    if not held:
+        support = [lexical_support(quote, s, LANGUAGE_CODES) for s in sentences]
+        held = [max(range(len(sentences)), key=support.__getitem__)] if max(support, default=0) >= LEXICAL_SUPPORT else []
+    if not held:
+        raise GeneratorError(f"the model's quote is in none of the sentences: {quote[:80]!r}")
+    return Reading(picks[held[0]], answer)
+
+
+def grounded(answer: str, sentence: str, answer_lang: str, sentence_lang: str) -> bool:
+    """Whether the short answer can stand on the sentence: every number in it occurs there
+    (a 1.5B model gave a year from the worked examples), and its words do, by the citation
+    check's lexical support (names across scripts by transliteration) — nearly all of them
+    when it is in the sentence's own language, where the model should copy."""
+    if not set(_DIGITS.findall(answer)) <= set(_DIGITS.findall(sentence)):
+        return False
+    need = SAME_LANGUAGE_SUPPORT if answer_lang == sentence_lang else LEXICAL_SUPPORT
+    return lexical_support(answer, sentence, sorted({answer_lang, sentence_lang})) >= need
+
+
+def short_answer(question: str, lang: str, sentence: str, sentence_lang: str, answer: str) -> str | None:
+    """The short answer to show. Across languages, the date or number the extractive rule
+    finds in the sentence (rag.answer.span, verbatim) comes first: the model translated
+    «20-21 желтоқсанда» as "20-21 January" and "20-21 October". Otherwise the model's
+    answer when it is in the question's language, says something the question doesn't
+    (it answered «…медиафорумды кім ашты?» with «Алматы») and is grounded; else that
+    verbatim phrase."""
+    span = answer_span(question, sentence)
+    verbatim = " ".join(sentence[span[0] : span[1]].split()) if span else None
+    if verbatim and sentence_lang != lang:
+        return verbatim
+    if (answer and in_language(answer, lang) and word_heads(answer) - word_heads(question)
+            and grounded(answer, sentence, lang, sentence_lang)):
+        return answer.rstrip(".")
+    return verbatim
+
+
+def compose_reading(lang: str, sources: Sequence[Hit], pick: Pick, short: str | None) -> str:
+    """The cited answer: the short answer (if any) over the verbatim quote of the chosen
+    sentence, with the extractive answerer's lead-in."""
+    lines = quote_lines(lang, sources, [pick])
+    if short:
+        lines.insert(0, f"{short} [{pick.n}]")
+    return "\n".join(lines)
+
+
+def in_language(text: str, lang: str) -> bool:
+    """Whether an answer (markers removed) reads as `lang`; short answers (names, numbers)
+    give the detector too little to go on and count as matching."""
+    body = strip_markers(text).strip()
+    return len(body.split()) < 4 or detect(body) == lang

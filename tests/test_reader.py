@@ -1,0 +1,155 @@
+"""The reader style of the LLM generator: the model picks one of the scorer's sentences
+and names the short answer; jauap quotes the sentence verbatim under it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag.answer.assistant import Assistant
+from rag.answer.cite import LEXICAL_SUPPORT, lexical_support
+from rag.answer.extractive import ExtractiveGenerator, ExtractiveSettings
+from rag.answer.generators import make_generator
+from rag.answer.llm_answer import LLMGenerator
+from rag.answer.reader import (
+    EXAMPLES,
+    READER_SENTENCES,
+    SCHEMA,
+    grounded,
+    parse_reading,
+    reader_messages,
+    short_answer,
+)
+from rag.errors import ConfigError, GeneratorError
+from rag.index import store
+from rag.index.embedders import FakeEmbedder
+from rag.index.indexer import index_paths
+from rag.ingest.chunking import ChunkSettings
+from rag.search.hybrid import HybridRetriever
+from rag.settings import SAMPLE_CORPUS, Settings
+from tests.fakes import FakeGenerator
+
+OPEN_SELECTOR = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0))
+FAKE_EXTRACTIVE = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.3))
+QUESTION = "Кто открыл форум? Ерлан Карин и Дмитрий Песков"
+
+
+@pytest.fixture(scope="module")
+def retriever(tmp_path_factory: pytest.TempPathFactory) -> HybridRetriever:
+    index_dir = tmp_path_factory.mktemp("reader-index")
+    embedder = FakeEmbedder()
+    index_paths([SAMPLE_CORPUS], index_dir, embedder, ChunkSettings())
+    return HybridRetriever(store.load(index_dir), embedder)
+
+
+def reading(quote: str, answer: str) -> str:
+    return json.dumps({"quote": quote, "answer": answer}, ensure_ascii=False)
+
+
+def ask(retriever: HybridRetriever, replies: list[str | Exception], question: str = QUESTION):
+    gen = FakeGenerator(replies)
+    llm = LLMGenerator(gen, OPEN_SELECTOR, style="reader")
+    answer = Assistant(retriever, llm, embedder=retriever.embedder, fallback=FAKE_EXTRACTIVE).ask(question)
+    return answer, gen
+
+
+def candidates(retriever: HybridRetriever, question: str = QUESTION) -> list[str]:
+    """The sentences the model is shown, in its numbering."""
+    retrieval = retriever.retrieve(question, k=5)
+    picks = OPEN_SELECTOR.rank(retrieval)[:READER_SENTENCES]
+    return [retrieval.hits[p.n - 1].doc.text[p.span[0] : p.span[1]] for p in picks]
+
+
+def test_the_chosen_sentence_is_quoted_under_the_short_answer(retriever: HybridRetriever) -> None:
+    shown = candidates(retriever)
+    n = next(i for i, s in enumerate(shown, 1) if "Песков" in s)
+    answer, gen = ask(retriever, [reading("Ерлан Карин и заместитель", "Государственный советник Ерлан Карин")])
+    assert gen.schemas == [SCHEMA] and answer.generator == "fake-llm" and answer.fallback is None
+    assert answer.answer.startswith("Государственный советник Ерлан Карин [1] ")
+    assert answer.citations[0].quote == shown[n - 1] and f"«{shown[n - 1]}» [1]" in answer.answer
+    assert answer.supported_share == 1.0
+
+
+def test_the_prompt_numbers_the_scorers_best_sentences_after_fixed_examples(
+    retriever: HybridRetriever,
+) -> None:
+    _, gen = ask(retriever, [reading("", "")])
+    messages = gen.calls[0]
+    assert len(messages) == 2 + 2 * len(EXAMPLES)  # system, example pairs, the question
+    user = messages[-1]["content"]
+    for i, sentence in enumerate(candidates(retriever), 1):
+        assert f"{i}. {' '.join(sentence.split())}" in user
+    assert user.endswith("Answer in Russian.")
+    _, again = ask(retriever, [reading("", "")], "Who opened the forum?")
+    assert again.calls[0][:-1] == messages[:-1]  # the same prefix: llama.cpp caches it
+
+
+def test_a_short_answer_in_another_language_is_asked_for_once_more(retriever: HybridRetriever) -> None:
+    quote = "Форум открыли Государственный советник Ерлан Карин"
+    wrong = reading(quote, "The forum was opened by Yerlan Karin")
+    answer, gen = ask(retriever, [wrong, reading(quote, "Государственный советник Ерлан Карин")])
+    assert len(gen.calls) == 2 and gen.calls[1][-1]["content"] == "Write the answer in Russian."
+    assert answer.answer.startswith("Государственный советник Ерлан Карин [1]")
+    # still wrong the second time: the quote alone, no short answer line in English
+    answer, _ = ask(retriever, [wrong, wrong])
+    assert not answer.answer.startswith("The forum") and answer.answer.startswith("Согласно")
+    assert answer.citations and answer.fallback is None
+
+
+def test_names_in_latin_letters_are_checked_against_a_cyrillic_source() -> None:
+    source = ("Форум открыли Государственный советник Ерлан Карин и заместитель руководителя "
+              "Администрации Президента РФ, пресс-секретарь Президента России Дмитрий Песков.")
+    assert lexical_support("Erlan Karin and Dmitry Peskov", source, ["en", "ru"]) >= LEXICAL_SUPPORT
+    assert lexical_support("Vladimir Putin opened the summit", source, ["en", "ru"]) < LEXICAL_SUPPORT
+    assert grounded("Erlan Karin and Dmitry Peskov", source, "en", "ru")
+
+
+def test_no_sentence_or_no_json_falls_back_to_the_extractive_answer(retriever: HybridRetriever) -> None:
+    for reply in (reading("", ""), "I think the answer is Karin.", reading("a quote from nowhere", "x")):
+        answer, _ = ask(retriever, [reply])
+        assert answer.fallback and answer.generator == "extractive"
+
+
+def test_parse_reading_finds_the_sentence_holding_the_quote(retriever: HybridRetriever) -> None:
+    retrieval = retriever.retrieve(QUESTION, k=5)
+    picks = OPEN_SELECTOR.rank(retrieval)[:READER_SENTENCES]
+    shown = candidates(retriever)
+    n = next(i for i, s in enumerate(shown) if "Песков" in s)
+    for quote in ("Дмитрий  Песков", "дмитрий песков", "Форум открыли Ерлан Карин Дмитрий Песков"):
+        got = parse_reading(reading(quote, " Ерлан  Карин "), retrieval.hits, picks)
+        assert got.pick == picks[n] and got.answer == "Ерлан Карин"
+    assert parse_reading('noise {"quote": "", "answer": ""} more', retrieval.hits, picks).pick is None
+    for bad in ('{"sentence": 2}', "[1]", reading("Владимир Путин", "x"), "{broken"):
+        with pytest.raises(GeneratorError):
+            parse_reading(bad, retrieval.hits, picks)
+
+
+def test_the_style_is_a_setting_with_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="llm_style must be one of reader, writer, got 'poet'"):
+        Settings(llm_style="poet")
+    assert Settings.from_env({"JAUAP_LLM_STYLE": "writer"}).llm_style == "writer"
+    assert make_generator("fake", Settings()).style == "reader"  # type: ignore[attr-defined]
+
+
+def test_reader_messages_hold_the_question_language() -> None:
+    messages = reader_messages("Қашан өтті?", "kk", [], [])
+    assert messages[-1]["content"].endswith("Answer in Kazakh.")
+
+
+def test_a_short_answer_the_sentence_does_not_hold_is_not_shown() -> None:
+    sentence = "20-21 желтоқсанда елімізде алғаш рет I Орталық Азия медиафорумы өтті."
+    question = "Орталық Азия медиафорумы қашан өтті?"
+    assert not grounded("1932 жылы", sentence, "kk", "kk")  # a year from the examples
+    assert not grounded("Астана қаласында", sentence, "kk", "kk")
+    assert grounded("20-21 желтоқсанда", sentence, "kk", "kk")
+    assert grounded("20-21 December", sentence, "en", "kk")
+    # the model's ungrounded answer gives way to the extractive rule's verbatim date
+    assert short_answer(question, "kk", sentence, "kk", "1932 жылы") == "20-21 желтоқсанда"
+    assert short_answer(question, "kk", sentence, "kk", "20-21 желтоқсанда") == "20-21 желтоқсанда"
+    assert short_answer("Кім ашты?", "kk", sentence, "kk", "1932") is None
+    # across languages the verbatim date beats the model's translation of it
+    wrong_month = "20-21 October"
+    assert short_answer("When was the forum held?", "en", sentence, "kk", wrong_month) == "20-21 желтоқсанда"
+    # an answer made of the question's own words is no answer
+    assert short_answer("Алматыдағы форумды кім ашты?", "kk", "Форумды Алматыда Ерлан Карин ашты.", "kk", "Алматы") is None
