@@ -146,9 +146,15 @@ def compose(
         short = answer_span(question, quote)
         if short:
             phrase = quote[short[0] : short[1]].replace("\n", " ")
-            parts.insert(0, f"{phrase} [{pick.n}]")
+            parts.insert(0, f"{verbatim_phrase(phrase, sources[pick.n - 1].doc.lang, lang)} [{pick.n}]")
             break
     return "\n".join(parts), False
+
+
+def verbatim_phrase(phrase: str, source_lang: str, lang: str) -> str:
+    """A phrase copied from a source, in «» when the source's language is not the
+    question's: the answer's own words stay in the question's language."""
+    return phrase if source_lang == lang else f"«{phrase}»"
 
 
 def quote_lines(lang: str, sources: Sequence[Hit], chosen: Sequence[Pick]) -> list[str]:

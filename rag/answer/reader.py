@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer.cite import LEXICAL_SUPPORT, lexical_support
-from rag.answer.extractive import Pick, quote_lines, quote_of
+from rag.answer.extractive import Pick, quote_lines, quote_of, verbatim_phrase
 from rag.answer.features import word_heads
 from rag.answer.span import answer_span
 from rag.errors import GeneratorError
@@ -130,7 +130,7 @@ def short_answer(question: str, lang: str, sentence: str, sentence_lang: str, an
     (it answered «…медиафорумды кім ашты?» with «Алматы») and is grounded; else that
     verbatim phrase."""
     span = answer_span(question, sentence)
-    verbatim = " ".join(sentence[span[0] : span[1]].split()) if span else None
+    verbatim = verbatim_phrase(" ".join(sentence[span[0] : span[1]].split()), sentence_lang, lang) if span else None
     if verbatim and sentence_lang != lang:
         return verbatim
     if (answer and in_language(answer, lang) and word_heads(answer) - word_heads(question)
