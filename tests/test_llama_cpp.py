@@ -181,3 +181,35 @@ def test_runtime_benchmark_prints_its_figures(smollm2: Path) -> None:
     row = json.loads(done.stdout.strip().splitlines()[-1])
     assert row["runtime"] == "xllamacpp" and row["prompt_tokens"] > 50
     assert row["ttft_s"] > 0 and row["pieces"] >= 1 and row["after_cancel_first_piece_s"] >= 0
+
+
+READ = [
+    {"role": "system", "content": "Reply in JSON with the quote that answers and the answer."},
+    {"role": "user", "content": "Sentences:\n1. Paris is the capital of France.\n\n"
+                                "Question: What is the capital of France?"},
+]
+
+
+def _reading(reply: str) -> dict[str, str]:
+    """The reply as the reader style parses it: one JSON object with both fields."""
+    data = json.loads(reply)
+    assert set(data) == {"quote", "answer"} and all(isinstance(v, str) for v in data.values())
+    return data
+
+
+@pytest.mark.llm
+def test_a_schema_constrains_the_local_models_reply_to_a_reading(smollm2: Path) -> None:
+    from rag.answer.reader import SCHEMA
+
+    chat = LlamaCppChat(smollm2, n_ctx=2048, max_tokens=96, deadline_s=60)
+    _reading("".join(chat.stream(READ, schema=SCHEMA)))
+
+
+@pytest.mark.llm
+def test_a_schema_reaches_a_real_openai_compatible_server(llama_server: tuple[str, str]) -> None:
+    from rag.answer.openai_chat import OpenAIChat
+    from rag.answer.reader import SCHEMA
+
+    base, model_id = llama_server
+    gen = OpenAIChat(base, model_id, api_key=SECRET, timeout=30, max_tokens=96, deadline_s=60)
+    _reading("".join(gen.stream(READ, schema=SCHEMA)))
