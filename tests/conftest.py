@@ -10,6 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from rag.index import store
+from rag.index.embedders import FakeEmbedder
+from rag.index.indexer import index_paths
+from rag.ingest.chunking import ChunkSettings
+from rag.search.hybrid import HybridRetriever
 from rag.settings import SAMPLE_CORPUS
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -86,3 +91,12 @@ def corpus(tmp_path: Path) -> Path:
     docs = tmp_path / "docs"
     shutil.copytree(SAMPLE_CORPUS, docs)
     return docs
+
+
+@pytest.fixture(scope="session")
+def fake_sample_retriever(tmp_path_factory: pytest.TempPathFactory) -> HybridRetriever:
+    """The sample corpus indexed with the fake embedder, read-only, shared by answer tests."""
+    index_dir = tmp_path_factory.mktemp("fake-sample-index")
+    embedder = FakeEmbedder()
+    index_paths([SAMPLE_CORPUS], index_dir, embedder, ChunkSettings())
+    return HybridRetriever(store.load(index_dir), embedder)

@@ -17,7 +17,7 @@ from rag.index.embedders import FakeEmbedder
 from rag.index.indexer import index_paths
 from rag.ingest.chunking import ChunkSettings
 from rag.search.hybrid import HybridRetriever
-from rag.settings import SAMPLE_CORPUS, Settings
+from rag.settings import Settings
 from tests.fakes import FakeGenerator
 
 # The fake embedder's cosines are far lower than a real model's: use a threshold that
@@ -27,12 +27,9 @@ FAKE_EXTRACTIVE = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.3))
 OPEN_SELECTOR = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0))
 
 
-@pytest.fixture(scope="module")
-def retriever(tmp_path_factory: pytest.TempPathFactory) -> HybridRetriever:
-    index_dir = tmp_path_factory.mktemp("index")
-    embedder = FakeEmbedder()
-    index_paths([SAMPLE_CORPUS], index_dir, embedder, ChunkSettings())
-    return HybridRetriever(store.load(index_dir), embedder)
+@pytest.fixture
+def retriever(fake_sample_retriever: HybridRetriever) -> HybridRetriever:
+    return fake_sample_retriever
 
 
 def assistant(retriever: HybridRetriever, chat: FakeGenerator | None = None) -> Assistant:

@@ -22,12 +22,8 @@ from rag.answer.reader import (
     short_answer,
 )
 from rag.errors import ConfigError, GeneratorError
-from rag.index import store
-from rag.index.embedders import FakeEmbedder
-from rag.index.indexer import index_paths
-from rag.ingest.chunking import ChunkSettings
 from rag.search.hybrid import HybridRetriever
-from rag.settings import SAMPLE_CORPUS, Settings
+from rag.settings import Settings
 from tests.fakes import FakeGenerator
 
 OPEN_SELECTOR = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0))
@@ -35,12 +31,9 @@ FAKE_EXTRACTIVE = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.3))
 QUESTION = "Кто открыл форум? Ерлан Карин и Дмитрий Песков"
 
 
-@pytest.fixture(scope="module")
-def retriever(tmp_path_factory: pytest.TempPathFactory) -> HybridRetriever:
-    index_dir = tmp_path_factory.mktemp("reader-index")
-    embedder = FakeEmbedder()
-    index_paths([SAMPLE_CORPUS], index_dir, embedder, ChunkSettings())
-    return HybridRetriever(store.load(index_dir), embedder)
+@pytest.fixture
+def retriever(fake_sample_retriever: HybridRetriever) -> HybridRetriever:
+    return fake_sample_retriever
 
 
 def reading(quote: str, answer: str) -> str:
