@@ -18,6 +18,7 @@ import pytest
 from rag.answer import gguf
 from rag.answer.llama_cpp import LlamaCppChat
 from rag.errors import ConfigError, GeneratorError, MissingDependencyError
+from rag.search.hybrid import HybridRetriever
 from rag.settings import Settings
 
 SECRET = "sk-local-test-key-7777"
@@ -213,3 +214,29 @@ def test_a_schema_reaches_a_real_openai_compatible_server(llama_server: tuple[st
     base, model_id = llama_server
     gen = OpenAIChat(base, model_id, api_key=SECRET, timeout=30, max_tokens=96, deadline_s=60)
     _reading("".join(gen.stream(READ, schema=SCHEMA)))
+
+
+@pytest.mark.llm
+@pytest.mark.parametrize("question", ["Кто открыл медиафорум в Алматы?", "Who organised the media forum in Almaty?",
+                                      "Орталық Азия медиафорумы қашан өтті?"])
+def test_the_reader_style_end_to_end_never_shows_an_unchecked_answer(
+    smollm2: Path, fake_sample_retriever: HybridRetriever, question: str
+) -> None:
+    """A real (tiny) model through the whole reader path: whatever it replies, the answer
+    is a refusal, the extractive fallback, or quotes that are verbatim and supported."""
+    from rag.answer.assistant import Assistant
+    from rag.answer.extractive import ExtractiveGenerator, ExtractiveSettings
+    from rag.answer.llm_answer import LLMGenerator
+
+    chat = LlamaCppChat(smollm2, n_ctx=2048, max_tokens=96, deadline_s=60)
+    open_selector = ExtractiveGenerator(ExtractiveSettings(refuse_below=0.0))
+    assistant = Assistant(fake_sample_retriever, LLMGenerator(chat, open_selector),
+                          embedder=fake_sample_retriever.embedder, fallback=open_selector)
+    answer = assistant.ask(question)
+    assert answer.generator in (chat.name, "extractive")
+    if answer.generator == "extractive":
+        assert answer.fallback
+    if not answer.refused:
+        docs = fake_sample_retriever.data.docs
+        assert answer.citations and all(docs[c.doc_id].text[c.start : c.end] == c.quote for c in answer.citations)
+        assert all(f"«{c.quote}»".replace("\n", " ") in answer.answer for c in answer.citations)

@@ -14,7 +14,6 @@ from rag.answer.generators import make_generator
 from rag.answer.llm_answer import LLMGenerator
 from rag.answer.reader import (
     EXAMPLES,
-    READER_SENTENCES,
     SCHEMA,
     grounded,
     parse_reading,
@@ -50,7 +49,7 @@ def ask(retriever: HybridRetriever, replies: list[str | Exception], question: st
 def candidates(retriever: HybridRetriever, question: str = QUESTION) -> list[str]:
     """The sentences the model is shown, in its numbering."""
     retrieval = retriever.retrieve(question, k=5)
-    picks = OPEN_SELECTOR.rank(retrieval)[:READER_SENTENCES]
+    picks = OPEN_SELECTOR.chosen(retrieval, OPEN_SELECTOR.rank(retrieval))
     return [retrieval.hits[p.n - 1].doc.text[p.span[0] : p.span[1]] for p in picks]
 
 
@@ -64,7 +63,7 @@ def test_the_chosen_sentence_is_quoted_under_the_short_answer(retriever: HybridR
     assert answer.supported_share == 1.0
 
 
-def test_the_prompt_numbers_the_scorers_best_sentences_after_fixed_examples(
+def test_the_prompt_numbers_the_sentences_the_extractive_answer_quotes_after_fixed_examples(
     retriever: HybridRetriever,
 ) -> None:
     _, gen = ask(retriever, [reading("", "")])
@@ -98,15 +97,22 @@ def test_names_in_latin_letters_are_checked_against_a_cyrillic_source() -> None:
     assert grounded("Erlan Karin and Dmitry Peskov", source, "en", "ru")
 
 
-def test_no_sentence_or_no_json_falls_back_to_the_extractive_answer(retriever: HybridRetriever) -> None:
-    for reply in (reading("", ""), "I think the answer is Karin.", reading("a quote from nowhere", "x")):
+def test_no_json_or_a_quote_from_nowhere_falls_back_to_the_extractive_answer(
+    retriever: HybridRetriever,
+) -> None:
+    for reply in ("I think the answer is Karin.", reading("a quote from nowhere", "x")):
         answer, _ = ask(retriever, [reply])
         assert answer.fallback and answer.generator == "extractive"
 
 
+def test_the_model_finding_no_answer_is_a_refusal(retriever: HybridRetriever) -> None:
+    answer, _ = ask(retriever, [reading("", "")])
+    assert answer.refused and answer.generator == "fake-llm" and answer.sources
+
+
 def test_parse_reading_finds_the_sentence_holding_the_quote(retriever: HybridRetriever) -> None:
     retrieval = retriever.retrieve(QUESTION, k=5)
-    picks = OPEN_SELECTOR.rank(retrieval)[:READER_SENTENCES]
+    picks = OPEN_SELECTOR.chosen(retrieval, OPEN_SELECTOR.rank(retrieval))
     shown = candidates(retriever)
     n = next(i for i, s in enumerate(shown) if "Песков" in s)
     for quote in ("Дмитрий  Песков", "дмитрий песков", "Форум открыли Ерлан Карин Дмитрий Песков"):

@@ -131,13 +131,7 @@ def compose(
 ) -> tuple[str, bool]:
     """The answer text with [n] markers (numbered as `sources`), and whether it refuses."""
     lang = lang_or_en(question_lang)
-    texts = [h.sentence_text(s) for h in sources for s in h.sentences]
-    # Explicit rule, measured on the dev sets (issue 9): of 2,109 answerable questions 33
-    # name a number no retrieved sentence has (31 of them still had an answer sentence),
-    # of the same questions with their gold passages removed 102; refusing them all moved
-    # balanced accuracy up by ~1.6 points, and the learned scorer alone let such questions
-    # through on news text (a year only the dateline has).
-    chosen = [] if numbers_nowhere(question, texts) else choose(picks, settings)
+    chosen = select(question, sources, picks, settings)
     if not chosen:
         return refusal_text(lang), True
     parts = quote_lines(lang, sources, chosen)
@@ -149,6 +143,17 @@ def compose(
             parts.insert(0, f"{verbatim_phrase(phrase, sources[pick.n - 1].doc.lang, lang)} [{pick.n}]")
             break
     return "\n".join(parts), False
+
+
+def select(question: str, sources: Sequence[Hit], picks: Sequence[Pick], settings: ExtractiveSettings) -> list[Pick]:
+    """The sentences the answer quotes (best first), or none: refuse."""
+    texts = [h.sentence_text(s) for h in sources for s in h.sentences]
+    # Explicit rule, measured on the dev sets (issue 9): of 2,109 answerable questions 33
+    # name a number no retrieved sentence has (31 of them still had an answer sentence),
+    # of the same questions with their gold passages removed 102; refusing them all moved
+    # balanced accuracy up by ~1.6 points, and the learned scorer alone let such questions
+    # through on news text (a year only the dateline has).
+    return [] if numbers_nowhere(question, texts) else choose(picks, settings)
 
 
 def verbatim_phrase(phrase: str, source_lang: str, lang: str) -> str:
@@ -213,6 +218,10 @@ class ExtractiveGenerator:
         return score_sentences(
             retrieval.question, retrieval.query_vector, retrieval.lang, retrieval.hits, self.settings
         )
+
+    def chosen(self, retrieval: Retrieval, picks: Sequence[Pick]) -> list[Pick]:
+        """The sentences the answer would quote; empty when it refuses."""
+        return select(retrieval.question, retrieval.hits, picks, self.settings)
 
     def answer(self, retrieval: Retrieval, picks: Sequence[Pick] | None = None) -> str:
         """The whole answer text with [n] markers, or the refusal text."""

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from rag.answer.extractive import ExtractiveGenerator, Pick, quote_of
+from rag.answer.extractive import ExtractiveGenerator, Pick
 from rag.answer.prompts import PromptSource, build_messages, condense_messages, language_retry
 from rag.answer.reader import (
     LANGUAGE_NAMES,
-    READER_SENTENCES,
     SCHEMA,
     compose_reading,
     in_language,
     parse_reading,
     reader_messages,
-    short_answer,
 )
 from rag.errors import ConfigError, GeneratorError
 from rag.i18n.answers import is_refusal, refusal_text
@@ -92,11 +90,12 @@ class LLMGenerator:
         drafts start over. GeneratorError when the final answer cites nothing or is still
         in the wrong language (the assistant then shows the extractive answer)."""
         picks = self.selector.rank(retrieval)
-        if is_refusal(self.selector.answer(retrieval, picks)):
+        chosen = self.selector.chosen(retrieval, picks)
+        if not chosen:
             yield refusal_text(retrieval.lang)
             return
         if self.style == "reader":
-            yield self._read(retrieval, picks[:READER_SENTENCES])
+            yield self._read(retrieval, chosen)
             return
         sources = evidence(retrieval, picks)
         messages = build_messages(
@@ -120,25 +119,22 @@ class LLMGenerator:
         if not in_language(text, retrieval.lang):
             raise GeneratorError(f"the model did not answer in the question's language ({retrieval.lang})")
 
-    def _read(self, retrieval: Retrieval, picks: Sequence[Pick]) -> str:
-        """The reader style's whole answer. A short answer in another language than the
-        question's is asked for once more; a short answer that is still wrong, or not
-        grounded in the sentence, is replaced by the extractive rule's (or left out).
-        GeneratorError when the model finds no answering sentence (the scorer found one,
-        so the assistant shows the extractive answer) or replies with no reading."""
-        lang = retrieval.lang
-        messages = reader_messages(retrieval.question, lang, retrieval.hits, picks)
+    def _read(self, retrieval: Retrieval, chosen: Sequence[Pick]) -> str:
+        """The reader style's whole answer: the model reads the sentences the extractive
+        answer quotes and names the short answer; a short answer in another language than
+        the question's is asked for once more; one still wrong, or not grounded in its
+        sentence, gives way to the extractive rule's (or none). The refusal text when the
+        model finds no answer there; GeneratorError when it replies with no reading."""
+        lang, hits = retrieval.lang, retrieval.hits
+        messages = reader_messages(retrieval.question, lang, hits, chosen)
         reply = "".join(self.model.stream(messages, schema=SCHEMA))
-        reading = parse_reading(reply, retrieval.hits, picks)
-        pick, answer = reading.pick, reading.answer
-        if pick is None:
-            raise GeneratorError("the model found no sentence that answers")
-        if answer and not in_language(answer, lang):
+        reading = parse_reading(reply, hits, chosen)
+        if reading.pick is None:
+            return refusal_text(lang)
+        if reading.answer and not in_language(reading.answer, lang):
             retry = [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": (
                 f"Write the answer in {LANGUAGE_NAMES.get(lang, 'English')}.")}]
-            again = parse_reading("".join(self.model.stream(retry, schema=SCHEMA)), retrieval.hits, picks)
+            again = parse_reading("".join(self.model.stream(retry, schema=SCHEMA)), hits, chosen)
             if again.pick is not None:
-                pick, answer = again.pick, again.answer
-        sentence = quote_of(retrieval.hits, pick)
-        short = short_answer(retrieval.question, lang, sentence, retrieval.hits[pick.n - 1].doc.lang, answer)
-        return compose_reading(lang, retrieval.hits, pick, short)
+                reading = again
+        return compose_reading(retrieval.question, lang, hits, chosen, reading)
