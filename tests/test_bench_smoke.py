@@ -129,3 +129,15 @@ def test_answer_latency(fake_env: dict, tmp_path: Path, evaldata: Path) -> None:
     assert 0 <= o["after_retrieval_p50_ms"] <= o["after_retrieval_p95_ms"]
     assert set(out["groups"]) == {"en", "kk", "ru"}
     assert [t["metric"] for t in out["targets"]] == ["after_retrieval_p95_ms"]
+
+
+def test_page_examples(fake_env: dict) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "page_examples.py"), "--generators", "extractive,fake"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    for name in ("extractive", "fake"):
+        assert len([x for x in lines if x.startswith(f"{name} ") and x.split()[1] in ("right", "WRONG")]) == 12
+        assert any(x.startswith(f"{name}: ") and x.endswith(" per answer") and "/12 right" in x for x in lines)
