@@ -19,6 +19,7 @@ from rag.answer.reader import (
     parse_reading,
     reader_messages,
     short_answer,
+    speaks,
 )
 from rag.errors import ConfigError, GeneratorError
 from rag.search.hybrid import HybridRetriever
@@ -152,3 +153,15 @@ def test_a_short_answer_the_sentence_does_not_hold_is_not_shown() -> None:
     assert short_answer("When was the forum held?", "en", sentence, "kk", wrong_month) == "«20-21 желтоқсанда»"
     # an answer made of the question's own words is no answer
     assert short_answer("Алматыдағы форумды кім ашты?", "kk", "Форумды Алматыда Ерлан Карин ашты.", "kk", "Алматы") is None
+
+
+def test_a_short_answer_keeps_the_question_language_or_is_quoted() -> None:
+    sentence = "Организаторами форума выступили Телерадиокомплекс Президента и агентство ТАСС."
+    question = "Who organised the forum?"
+    # copied from a Russian sentence for an English question: shown as a quote
+    assert short_answer(question, "en", sentence, "ru", "агентство ТАСС") == "«агентство ТАСС»"
+    assert short_answer("Кто организовал форум?", "ru", sentence, "ru", "агентство ТАСС") == "агентство ТАСС"
+    # in Cyrillic but not copied: not English, not shown; the English rendering is
+    assert short_answer(question, "en", sentence, "ru", "агентства ТАСС") is None
+    assert short_answer(question, "en", sentence, "ru", "the TASS agency") == "the TASS agency"
+    assert speaks("TASS", "en") and not speaks("ТАСС", "en") and speaks("ТАСС", "kk")

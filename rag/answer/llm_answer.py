@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from rag.answer.extractive import ExtractiveGenerator, Pick
+from rag.answer.extractive import ExtractiveGenerator, Pick, quote_of
 from rag.answer.prompts import PromptSource, build_messages, condense_messages, language_retry
 from rag.answer.reader import (
     LANGUAGE_NAMES,
     SCHEMA,
     compose_reading,
+    copied,
     in_language,
     parse_reading,
     reader_messages,
+    speaks,
 )
 from rag.errors import ConfigError, GeneratorError
 from rag.i18n.answers import is_refusal, refusal_text
@@ -131,7 +133,8 @@ class LLMGenerator:
         reading = parse_reading(reply, hits, chosen)
         if reading.pick is None:
             return refusal_text(lang)
-        if reading.answer and not in_language(reading.answer, lang):
+        sentence = quote_of(hits, reading.pick)
+        if reading.answer and not copied(reading.answer, sentence) and not speaks(reading.answer, lang):
             retry = [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": (
                 f"Write the answer in {LANGUAGE_NAMES.get(lang, 'English')}.")}]
             again = parse_reading("".join(self.model.stream(retry, schema=SCHEMA)), hits, chosen)

@@ -124,17 +124,35 @@ def short_answer(question: str, lang: str, sentence: str, sentence_lang: str, an
     """The short answer to show. Across languages, the date or number the extractive rule
     finds in the sentence (rag.answer.span, verbatim) comes first: the model translated
     «20-21 желтоқсанда» as "20-21 January" and "20-21 October". Otherwise the model's
-    answer when it is in the question's language, says something the question doesn't
-    (it answered «…медиафорумды кім ашты?» with «Алматы») and is grounded; else that
-    verbatim phrase."""
+    answer when it says something the question doesn't (it answered «…медиафорумды кім
+    ашты?» with «Алматы») and is either copied from the sentence (then shown as a quote
+    when the sentence is in another language) or in the question's language and grounded;
+    else that verbatim phrase."""
     span = answer_span(question, sentence)
     verbatim = verbatim_phrase(" ".join(sentence[span[0] : span[1]].split()), sentence_lang, lang) if span else None
     if verbatim and sentence_lang != lang:
         return verbatim
-    if (answer and in_language(answer, lang) and word_heads(answer) - word_heads(question)
-            and grounded(answer, sentence, lang, sentence_lang)):
-        return answer.rstrip(".")
+    answer = answer.rstrip(".")
+    if not answer or not word_heads(answer) - word_heads(question):
+        return verbatim
+    if copied(answer, sentence):
+        return verbatim_phrase(answer, sentence_lang, lang)
+    if speaks(answer, lang) and grounded(answer, sentence, lang, sentence_lang):
+        return answer
     return verbatim
+
+
+def copied(answer: str, sentence: str) -> bool:
+    """The answer stands word for word in the sentence."""
+    return " ".join(answer.split()) in " ".join(sentence.split())
+
+
+def speaks(answer: str, lang: str) -> bool:
+    """The answer reads as `lang`: the detector for longer ones, the script for names and
+    phrases too short to detect (Latin for English, Cyrillic for Russian and Kazakh)."""
+    letters = [c for c in answer if c.isalpha()]
+    latin = sum(c.isascii() for c in letters) / len(letters) if letters else 0.0
+    return in_language(answer, lang) and (latin >= 0.5) == (lang == "en")
 
 
 def compose_reading(question: str, lang: str, sources: Sequence[Hit], chosen: Sequence[Pick], reading: Reading) -> str:
