@@ -73,7 +73,16 @@ def test_aggregate_groups_and_gates(tmp_path: Path) -> None:
         ("According to “В Алматы обсудили” (2025-09-29, in Russian): «Форум открыли Ерлан Карин и Дмитрий Песков.» [1]", "en"),
         ("«Алматы» құжатына сәйкес: «Форум открыли Ерлан Карин.» [1] Форумды Ерлан Қарин ашты.", "kk"),
         ("Форум открыли Ерлан Карин и Дмитрий Песков [1].", "ru"),
+        # a quote that quotes a title: the whole outer quote is left out
+        ("According to “I Орталық Азия медиафорумы” (2022-12-20, in Kazakh): «Димаш Құдайберген "
+         "британдық актер, «Peace one day» жаһандық жобасының негізін қалаушы Джереми Гиллимен "
+         "бірге бейбітшілік идеясына арналған арнайы сессия өткізді.» [1]", "en"),
     ],
 )
 def test_answer_language_ignores_quotes_and_markers(text: str, lang: str) -> None:
     assert metrics.answer_language(text) == lang
+
+
+def test_guillemet_quotes_are_left_out_whole_and_an_unclosed_one_to_the_end() -> None:
+    assert metrics.without_guillemet_quotes("a «b «c» d» e «f") == "a   e "
+    assert metrics.without_guillemet_quotes("no quotes » here") == "no quotes » here"

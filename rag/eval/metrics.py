@@ -105,10 +105,27 @@ def mean(values: Sequence[float | None]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-_QUOTED = re.compile(r"«[^»]*»|“[^”]*”|\"[^\"]*\"")
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
+
+
+def without_guillemet_quotes(text: str) -> str:
+    """`text` with every «…» quote left out, nested ones included: a quoted sentence often
+    quotes a title itself («… «Peace one day» жобасы …»), which a «[^»]*» pattern cut at
+    the inner » and left the rest of the quote in."""
+    out, depth = [], 0
+    for ch in text:
+        if ch == "«":
+            depth += 1
+        elif ch == "»" and depth:
+            depth -= 1
+            if not depth:
+                out.append(" ")
+        elif not depth:
+            out.append(ch)
+    return "".join(out)
 
 
 def answer_language(text: str) -> str:
     """The language an answer is written in, judged on its own words: verbatim quotes
     («…», “…”) and [n] markers are left out, since a quote keeps its source's language."""
-    return detect(strip_markers(_QUOTED.sub(" ", text)))
+    return detect(strip_markers(_QUOTED.sub(" ", without_guillemet_quotes(text))))
