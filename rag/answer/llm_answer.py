@@ -4,8 +4,8 @@ Grounding for small local models: the model sees only the sentences the extracti
 ranks highest (with their neighbours), which keeps prompts short enough for 2 cores and the
 model on the evidence; the scorer's refusal decision holds for the LLM too; an answer in the
 wrong language is asked for once more. Two styles: `reader` (rag.answer.reader: the model
-picks the answering sentence and names the short answer; jauap quotes it) and `writer` (the
-model writes the cited answer itself, for models that can)."""
+names the short answer in the sentences the extractive answer quotes; jauap keeps those
+quotes) and `writer` (the model writes the cited answer itself, for models that can)."""
 
 from __future__ import annotations
 
