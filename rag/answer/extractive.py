@@ -135,14 +135,26 @@ def compose(
     if not chosen:
         return refusal_text(lang), True
     parts = quote_lines(lang, sources, chosen)
-    for pick in chosen:  # the date or number asked for, first; the quote under it is the evidence
-        quote = quote_of(sources, pick)
-        short = answer_span(question, quote)
-        if short:
-            phrase = quote[short[0] : short[1]].replace("\n", " ")
-            parts.insert(0, f"{verbatim_phrase(phrase, sources[pick.n - 1].doc.lang, lang)} [{pick.n}]")
-            break
+    line = short_line(question, lang, sources, chosen)
+    if line:  # the date or number asked for, first; the quote under it is the evidence
+        parts.insert(0, line)
     return "\n".join(parts), False
+
+
+def verbatim_short(question: str, lang: str, sentence: str, sentence_lang: str) -> str | None:
+    """The date or number the question asks for, copied from `sentence` (rag.answer.span),
+    in «» when the sentence is in another language than the question; None when unsure."""
+    span = answer_span(question, sentence)
+    return verbatim_phrase(sentence[span[0] : span[1]].replace("\n", " "), sentence_lang, lang) if span else None
+
+
+def short_line(question: str, lang: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> str | None:
+    """`verbatim_short` of the first of `picks` that offers one, with its [n]."""
+    for pick in picks:
+        phrase = verbatim_short(question, lang, quote_of(sources, pick), sources[pick.n - 1].doc.lang)
+        if phrase:
+            return f"{phrase} [{pick.n}]"
+    return None
 
 
 def select(question: str, sources: Sequence[Hit], picks: Sequence[Pick], settings: ExtractiveSettings) -> list[Pick]:

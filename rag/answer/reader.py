@@ -18,9 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer.cite import LEXICAL_SUPPORT, lexical_support
-from rag.answer.extractive import Pick, quote_lines, quote_of, verbatim_phrase
+from rag.answer.extractive import (
+    Pick,
+    quote_lines,
+    quote_of,
+    short_line,
+    verbatim_phrase,
+    verbatim_short,
+)
 from rag.answer.features import word_heads
-from rag.answer.span import answer_span
 from rag.errors import GeneratorError
 from rag.records import Hit
 from rag.text.lang import detect
@@ -128,8 +134,7 @@ def short_answer(question: str, lang: str, sentence: str, sentence_lang: str, an
     ашты?» with «Алматы») and is either copied from the sentence (then shown as a quote
     when the sentence is in another language) or in the question's language and grounded;
     else that verbatim phrase."""
-    span = answer_span(question, sentence)
-    verbatim = verbatim_phrase(" ".join(sentence[span[0] : span[1]].split()), sentence_lang, lang) if span else None
+    verbatim = verbatim_short(question, lang, sentence, sentence_lang)
     if verbatim and sentence_lang != lang:
         return verbatim
     answer = answer.rstrip(".")
@@ -159,14 +164,13 @@ def compose_reading(question: str, lang: str, sources: Sequence[Hit], chosen: Se
     """The cited answer: a short answer — the model's, else the extractive rule's date or
     number — over the verbatim quotes of `chosen`, with the extractive lead-ins."""
     lines = quote_lines(lang, sources, chosen)
-    order = [reading.pick] if reading.pick is not None else []
-    for pick in [*order, *chosen]:
-        sentence = quote_of(sources, pick)
-        model = reading.answer if pick == reading.pick else ""
-        short = short_answer(question, lang, sentence, sources[pick.n - 1].doc.lang, model)
-        if short:
-            lines.insert(0, f"{short} [{pick.n}]")
-            break
+    pick, line = reading.pick, None
+    if pick is not None:
+        short = short_answer(question, lang, quote_of(sources, pick), sources[pick.n - 1].doc.lang, reading.answer)
+        line = f"{short} [{pick.n}]" if short else None
+    line = line or short_line(question, lang, sources, chosen)
+    if line:
+        lines.insert(0, line)
     return "\n".join(lines)
 
 
