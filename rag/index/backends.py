@@ -36,6 +36,7 @@ class StoreBackend(Protocol):
     """An index location: builds, updates and opens the index kept there."""
 
     where: str  # for messages
+    name: str  # a short name (the OpenAI-compatible API's model id)
 
     def exists(self) -> bool: ...
 
@@ -68,6 +69,7 @@ class FaissBackend:
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = Path(index_dir)
         self.where = str(self.index_dir)
+        self.name = self.index_dir.resolve().name or "jauap"
 
     def exists(self) -> bool:
         return store.exists(self.index_dir)
@@ -115,6 +117,8 @@ class MilvusBackend:
         self.uri = uri
         self.prefix = prefix
         self.where = f"{uri} ({prefix})"
+        # Milvus Lite: the file's stem; a server: the collection prefix
+        self.name = prefix if "://" in uri else (Path(uri).stem or prefix)
         milvus_client.use_token(uri, token)
 
     def exists(self) -> bool:

@@ -142,10 +142,7 @@ class Backend:
     def index_name(self) -> str:
         """The index's short name (the API's model id): the folder's name, the Milvus Lite
         file's stem, or a Milvus server's collection prefix."""
-        store = self.settings.store
-        if "://" in store:
-            return self.settings.store_collection
-        return (Path(store).stem if store else self.settings.index_dir.resolve().name) or "jauap"
+        return self.store.name
 
     @property
     def uploads_dir(self) -> Path:
