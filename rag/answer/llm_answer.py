@@ -14,13 +14,13 @@ from collections.abc import Iterator, Sequence
 from rag.answer.extractive import ExtractiveGenerator, Pick, quote_of
 from rag.answer.prompts import PromptSource, build_messages, condense_messages, language_retry
 from rag.answer.reader import (
-    LANGUAGE_NAMES,
     SCHEMA,
     compose_reading,
     copied,
     in_language,
     parse_reading,
     reader_messages,
+    reader_retry,
     speaks,
 )
 from rag.errors import ConfigError, GeneratorError
@@ -131,16 +131,13 @@ class LLMGenerator:
         messages = reader_messages(retrieval.question, lang, hits, chosen)
         reply = "".join(self.model.stream(messages, schema=SCHEMA))
         reading = parse_reading(reply, hits, chosen)
-        # The model finding no answer in the chosen sentences is not a refusal: on dev ru it
-        # refused 6 of 200 answerable questions to catch 3 of 200 unanswerable ones (false
-        # refusals .125 -> .155, refusals .895 -> .910), and changed nothing in kk, en, en->kk
-        # (eval/README.md, Local LLM). The extractive quotes stand without a short answer.
-        if reading.pick is None:
-            return compose_reading(retrieval.question, lang, hits, chosen, reading)
-        sentence = quote_of(hits, reading.pick)
-        if reading.answer and not copied(reading.answer, sentence) and not speaks(reading.answer, lang):
-            retry = [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": (
-                f"Write the answer in {LANGUAGE_NAMES.get(lang, 'English')}.")}]
+        # The model finding no answer in the chosen sentences (pick None) is not a refusal:
+        # on dev ru it refused 6 of 200 answerable questions to catch 3 of 200 unanswerable
+        # ones (false refusals .125 -> .155, refusals .895 -> .910), and changed nothing in
+        # kk, en, en->kk (eval/README.md, Local LLM). The extractive quotes stand alone.
+        pick, answer = reading.pick, reading.answer
+        if pick and answer and not copied(answer, quote_of(hits, pick)) and not speaks(answer, lang):
+            retry = reader_retry(messages, reply, lang)
             again = parse_reading("".join(self.model.stream(retry, schema=SCHEMA)), hits, chosen)
             if again.pick is not None:
                 reading = again

@@ -73,9 +73,17 @@ class Reading:
     answer: str
 
 
+def _one_line(text: str) -> str:
+    """`text` with every run of whitespace made one space (sentences span lines)."""
+    return " ".join(text.split())
+
+
+def _language(lang: str) -> str:
+    return LANGUAGE_NAMES.get(lang, "English")
+
+
 def _user(sentences: str, question: str, lang: str) -> str:
-    name = LANGUAGE_NAMES.get(lang, "English")
-    return f"Sentences:\n{sentences}\n\nQuestion: {question.strip()}\nAnswer in {name}."
+    return f"Sentences:\n{sentences}\n\nQuestion: {question.strip()}\nAnswer in {_language(lang)}."
 
 
 def reader_messages(question: str, lang: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> list[dict[str, str]]:
@@ -84,11 +92,16 @@ def reader_messages(question: str, lang: str, sources: Sequence[Hit], picks: Seq
     for sentences, q, q_lang, reply in EXAMPLES:
         messages.append({"role": "user", "content": _user(sentences, q, q_lang)})
         messages.append({"role": "assistant", "content": json.dumps(reply, ensure_ascii=False)})
-    lines = "\n".join(
-        f"{i}. {' '.join(quote_of(sources, p).split())}" for i, p in enumerate(picks, 1)
-    )
+    lines = "\n".join(f"{i}. {_one_line(quote_of(sources, p))}" for i, p in enumerate(picks, 1))
     messages.append({"role": "user", "content": _user(lines, question, lang)})
     return messages
+
+
+def reader_retry(messages: list[dict[str, str]], reply: str, lang: str) -> list[dict[str, str]]:
+    """The reading so far, then a request for the short answer in the question's language
+    (in English, like the rest of the reader prompt; prompts.language_retry asks for [n] markers)."""
+    return [*messages, {"role": "assistant", "content": reply},
+            {"role": "user", "content": f"Write the answer in {_language(lang)}."}]
 
 
 def parse_reading(reply: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> Reading:
@@ -102,10 +115,10 @@ def parse_reading(reply: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> 
         data = None
     if not isinstance(data, dict) or not isinstance(data.get("quote"), str):
         raise GeneratorError(f"the model's reply is not a reading: {reply[:120]!r}")
-    quote, answer = " ".join(data["quote"].split()), " ".join(str(data.get("answer") or "").split())
+    quote, answer = _one_line(data["quote"]), _one_line(str(data.get("answer") or ""))
     if not quote:
         return Reading(None, "")
-    sentences = [" ".join(quote_of(sources, p).split()) for p in picks]
+    sentences = [_one_line(quote_of(sources, p)) for p in picks]
     held = [i for i, s in enumerate(sentences) if quote.lower() in s.lower()]
     if not held:
         support = [lexical_support(quote, s, LANGUAGE_CODES) for s in sentences]
@@ -149,7 +162,7 @@ def short_answer(question: str, lang: str, sentence: str, sentence_lang: str, an
 
 def copied(answer: str, sentence: str) -> bool:
     """The answer stands word for word in the sentence."""
-    return " ".join(answer.split()) in " ".join(sentence.split())
+    return _one_line(answer) in _one_line(sentence)
 
 
 def speaks(answer: str, lang: str) -> bool:
