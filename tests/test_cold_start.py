@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from rag.index import e5_onnx, model_hash
-from rag.search.prefix import _CYRILLIC_WORD, _KK_PREFIX_TERM, fold, fold_prefix_terms
+from rag.search.prefix import _KK_PREFIX_TERM, fold, fold_prefix_terms
+from rag.text.translit import CYRILLIC_WORD
 
 RECIPE = e5_onnx.fingerprint_recipe("int8")
 
@@ -79,7 +80,7 @@ def per_term_keys(vocabulary: dict[str, int]) -> dict[str, list[int]]:
     keys: dict[str, list[int]] = {}
     for term, tid in vocabulary.items():
         word = term[1:]
-        if term.startswith(_KK_PREFIX_TERM) and _CYRILLIC_WORD.fullmatch(word):
+        if term.startswith(_KK_PREFIX_TERM) and CYRILLIC_WORD.fullmatch(word):
             keys.setdefault(fold(word), []).append(tid)
     return keys
 

@@ -19,7 +19,7 @@ from rag.protocols import Embedder
 from rag.records import Hit
 from rag.text.markers import MARKER, marker_numbers, parse_markers
 from rag.text.sentences import split_spans
-from rag.text.translit import latin_to_cyrillic_variants
+from rag.text.translit import CYRILLIC_WORD, latin_to_cyrillic_variants
 from rag.text.words import tokenize
 
 # Cosine (multilingual-e5-small) above which a sentence counts as saying the same thing;
@@ -30,7 +30,6 @@ LEXICAL_SUPPORT = 0.5
 # keep their first four letters across English, Russian and Kazakh: Yerlan/Ерлан aside).
 _HEAD = 4
 _LATIN = re.compile(rf"[a-z]{{{_HEAD},}}")
-_CYRILLIC_WORD = re.compile(r"[а-яёәіңғүұқөһ]+")
 
 
 
@@ -95,7 +94,7 @@ def lexical_support(claim: str, sentence: str, langs: Sequence[str]) -> float:
     held = c & _content_stems(sentence, langs)
     latin = [t for t in c - held if _LATIN.fullmatch(t)]
     if latin:
-        heads = {w[:_HEAD] for w in _CYRILLIC_WORD.findall(sentence.lower()) if len(w) >= _HEAD}
+        heads = {w[:_HEAD] for w in CYRILLIC_WORD.findall(sentence.lower()) if len(w) >= _HEAD}
         held |= {t for t in latin if any(v[:_HEAD] in heads for v in latin_to_cyrillic_variants(t))}
     return len(held) / len(c)
 

@@ -21,7 +21,7 @@ from collections import defaultdict
 import numpy as np
 
 from rag.index.bm25 import BM25Channel
-from rag.text.translit import latin_to_cyrillic_variants
+from rag.text.translit import CYRILLIC_WORD, latin_to_cyrillic_variants
 from rag.text.words import STOPWORDS
 
 PREFIX = 5  # the length of rag.text.kazakh.suffix_and_prefix5's prefix terms
@@ -33,7 +33,6 @@ _FOLD = str.maketrans({
     "ұ": "у", "ү": "у", "ә": "а", "һ": "х", "з": "с", "ъ": None, "ь": None,
 })  # fmt: skip
 _DOUBLE = re.compile(r"(.)\1+")
-_CYRILLIC_WORD = re.compile(r"[а-яёәғқңөұүһі]+")
 _LATIN_WORD = re.compile(r"[a-z]+")
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -50,7 +49,7 @@ def question_keys(question: str, lang: str) -> list[set[str]]:
     words = [w for w in _WORD.findall(question.lower()) if len(w) >= MIN_WORD and w not in stop]
     out = []
     for word in dict.fromkeys(words):
-        if _CYRILLIC_WORD.fullmatch(word):
+        if CYRILLIC_WORD.fullmatch(word):
             out.append({fold(word)})
         elif lang == "en" and _LATIN_WORD.fullmatch(word):
             out.append({fold(v) for v in latin_to_cyrillic_variants(word)})
@@ -66,7 +65,7 @@ def fold_prefix_terms(vocabulary: dict[str, int]) -> dict[str, list[int]]:
     for term, tid in vocabulary.items():
         if term.startswith(_KK_PREFIX_TERM):
             word = term[1:]
-            if _CYRILLIC_WORD.fullmatch(word):
+            if CYRILLIC_WORD.fullmatch(word):
                 words.append(word[:PREFIX])
                 tids.append(tid)
     if not words:

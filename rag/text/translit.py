@@ -4,6 +4,11 @@ through BM25: one spelling for names, a few alternatives for loanwords."""
 
 from __future__ import annotations
 
+import re
+
+# A lowercase Russian or Kazakh word (what transliterated English words are matched against).
+CYRILLIC_WORD = re.compile(r"[а-яёәғқңөұүһі]+")
+
 # Longest first: digraphs of the usual English spellings of Kazakh and Russian names.
 _PAIRS = (
     ("shch", "щ"), ("sh", "ш"), ("ch", "ч"), ("zh", "ж"), ("kh", "х"), ("ts", "ц"),
