@@ -1,7 +1,8 @@
 """The roles of the pipeline as structural types; backends need not inherit.
 
-Embedder (text → vectors), Retriever (question → ranked hits), Generator (hits → answer
-text with [n] markers) and ChatModel (chat messages → text, what an LLM generator runs on)."""
+Embedder (text → vectors), Retriever (question → ranked hits), Reader (question +
+passages → answer-span scores, for the extractive answerer), Generator (hits → answer text
+with [n] markers) and ChatModel (chat messages → text, what an LLM generator runs on)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
-    from rag.records import Retrieval
+    from rag.records import Reading, Retrieval
 
 History = Sequence[tuple[str, str]]  # (question, answer) pairs, oldest first
 Messages = list[dict[str, str]]  # chat messages: {"role": ..., "content": ...}
@@ -64,6 +65,17 @@ class Retriever(Protocol):
 
     def retrieve(self, question: str, k: int = 5, lang: str | None = None) -> Retrieval:
         """The k best hits, best first, with the question's language and embedding."""
+        ...
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """Marks where in each passage the answer to a question is, against "no answer"."""
+
+    fingerprint: str  # changes whenever its scores would
+
+    def read(self, question: str, passages: Sequence[str]) -> list[Reading]:
+        """One Reading (token spans with start/end scores, per-window no-answer score) per passage."""
         ...
 
 

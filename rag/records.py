@@ -109,3 +109,36 @@ class Retrieval:
     lang: str
     query_vector: np.ndarray | None
     hits: list[Hit]
+
+
+# The span reader's longest answer span, in tokens (rag.answer.span_reader).
+MAX_ANSWER_TOKENS = 30
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reader's view of one passage: each token's character span and start/end logits
+    (passage tokens of every window, windows overlapping), and each window's no-answer score."""
+
+    offsets: np.ndarray  # (tokens, 2) character offsets into the passage
+    start: np.ndarray  # (tokens,)
+    end: np.ndarray  # (tokens,)
+    window: np.ndarray  # (tokens,) which window the token was read in
+    null: np.ndarray  # (windows,) start[<s>] + end[<s>]
+
+    def best_span(self, lo: int, hi: int) -> tuple[float, tuple[int, int]] | None:
+        """The best answer span inside characters [lo, hi): (its score minus its window's
+        no-answer score, its character span), or None when no token lies inside."""
+        inside = (self.offsets[:, 0] >= lo) & (self.offsets[:, 1] <= hi) & (self.offsets[:, 1] > self.offsets[:, 0])
+        best: tuple[float, tuple[int, int]] | None = None
+        for w in np.unique(self.window[inside]):
+            idx = np.flatnonzero(inside & (self.window == w))
+            s, e = self.start[idx], self.end[idx]
+            pair = s[:, None] + e[None, :]
+            gap = idx[None, :] - idx[:, None]
+            pair = np.where((gap >= 0) & (gap < MAX_ANSWER_TOKENS), pair, -np.inf)
+            i, j = np.unravel_index(int(np.argmax(pair)), pair.shape)
+            score = float(pair[i, j] - self.null[w])
+            if best is None or score > best[0]:
+                best = (score, (int(self.offsets[idx[i], 0]), int(self.offsets[idx[j], 1])))
+        return best

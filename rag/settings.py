@@ -30,6 +30,9 @@ DEFAULT_SENTENCE_VECTORS = "separate"
 MAX_K = 50  # passages per answer or search; more than this does not fit any prompt
 UI_LANGS = ("kk", "ru", "en")
 LLM_STYLES = ("reader", "writer")
+# Whether the extractive answerer runs the span reader (rag.answer.span_reader) over its
+# best candidate sentences: "span" (default) or "none" (the scorer's features alone).
+ANSWER_READERS = ("span", "none")
 
 _NUMBERS = {
     "k": int, "llm_timeout": float, "llm_deadline_s": float, "llm_max_tokens": int,
@@ -70,6 +73,9 @@ class Settings:
     # (as the extractive answerer) vs .364 for writer on 31 of its questions, full answer
     # p95 ~12 s vs 60 s (eval/README.md, Local LLM).
     llm_style: str = "reader"
+    # The extractive answerer's span reader (ANSWER_READERS); see eval/README.md for what
+    # it adds and costs per question.
+    answer_reader: str = "span"
     # Embedding cache (SQLite) and built or fetched models live under this folder.
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "jauap")
     # Language of the chat page's labels until a visitor picks another.
@@ -112,6 +118,10 @@ class Settings:
             raise ConfigError(
                 f"sentence_vectors must be one of {', '.join(SENTENCE_VECTOR_MODES)}, "
                 f"got {self.sentence_vectors!r}"
+            )
+        if self.answer_reader not in ANSWER_READERS:
+            raise ConfigError(
+                f"answer_reader must be one of {', '.join(ANSWER_READERS)}, got {self.answer_reader!r}"
             )
         if self.llm_style not in LLM_STYLES:
             raise ConfigError(f"llm_style must be one of {', '.join(LLM_STYLES)}, got {self.llm_style!r}")

@@ -61,10 +61,11 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    """JAUAP_EMBEDDER=fake and a private JAUAP_CACHE_DIR; returns the variables set."""
+    """JAUAP_EMBEDDER=fake, no span reader (its model builds from the real e5 weights) and
+    a private JAUAP_CACHE_DIR; returns the variables set."""
     cache_dir = tmp_path / "jauap-cache"
     cache_dir.mkdir()
-    env = {"JAUAP_EMBEDDER": "fake", "JAUAP_CACHE_DIR": str(cache_dir)}
+    env = {"JAUAP_EMBEDDER": "fake", "JAUAP_ANSWER_READER": "none", "JAUAP_CACHE_DIR": str(cache_dir)}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env

@@ -222,7 +222,7 @@ def test_a_huge_body_is_refused_before_parsing(server: tuple) -> None:
 def test_an_index_still_building_answers_503(tmp_path: Path) -> None:
     from rag.web.backend import Backend
 
-    backend = Backend(Settings(index_dir=tmp_path / "index", docs=(tmp_path,), embedder="fake",
+    backend = Backend(Settings(index_dir=tmp_path / "index", docs=(tmp_path,), embedder="fake", answer_reader="none",
                                cache_dir=tmp_path / "cache"))  # never indexed
     with running(backend) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)

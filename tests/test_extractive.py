@@ -168,6 +168,7 @@ def test_the_committed_model_matches_the_features(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    from rag.answer.generators import make_generator
     from rag.index import store
     from rag.index.embedders import make_embedder
     from rag.index.indexer import index_paths
@@ -180,7 +181,8 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     cache = VectorCache(settings.vector_cache_path, embedder.fingerprint())
     d = tmp_path_factory.mktemp("extractive-index")
     index_paths([SAMPLE_CORPUS], d, embedder, settings.chunking, cache=cache)
-    return Assistant(HybridRetriever(store.load(d), embedder), embedder=embedder)
+    generator = make_generator("extractive", settings)  # as the page and CLI: with the span reader
+    return Assistant(HybridRetriever(store.load(d), embedder), generator, embedder=embedder)
 
 
 # The chat page's examples (rag/i18n/page.py EXAMPLES), each asked in kk, ru and en, with
@@ -206,7 +208,7 @@ def test_page_examples_answered_in_three_languages(
     assistant: Assistant, question: str, expected: tuple[str, ...] | None
 ) -> None:
     answer = assistant.ask(question)
-    assert answer.scorer == default_model().fingerprint
+    assert answer.scorer == assistant.fallback.fingerprint
     if expected is None:
         assert answer.refused, answer.answer
         return

@@ -81,7 +81,7 @@ def check(out: dict[str, Any]) -> None:
 
 def test_mcp_over_stdio(tmp_path: Path) -> None:
     backend = indexed_backend(tmp_path)
-    env = {**os.environ, "JAUAP_EMBEDDER": "fake", "JAUAP_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "JAUAP_EMBEDDER": "fake", "JAUAP_ANSWER_READER": "none", "JAUAP_CACHE_DIR": str(tmp_path / "cache")}
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "rag", "mcp", "--index-dir", str(tmp_path / "index")],
         env=env, cwd=str(ROOT),
@@ -96,7 +96,7 @@ def test_mcp_over_stdio(tmp_path: Path) -> None:
 def test_mcp_stdio_without_an_index_says_so(tmp_path: Path) -> None:
     import subprocess
 
-    env = {**os.environ, "JAUAP_EMBEDDER": "fake", "JAUAP_CACHE_DIR": str(tmp_path)}
+    env = {**os.environ, "JAUAP_EMBEDDER": "fake", "JAUAP_ANSWER_READER": "none", "JAUAP_CACHE_DIR": str(tmp_path)}
     proc = subprocess.run(
         [sys.executable, "-m", "rag", "mcp", "--index-dir", str(tmp_path / "none")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,

@@ -120,7 +120,7 @@ def test_reindexing_and_uploads_update_the_milvus_index(tmp_path: Path) -> None:
 def test_another_embedders_index_is_reported_with_the_rebuild_message(tmp_path: Path) -> None:
     docs = write_corpus(tmp_path / "corpus")
     db = tmp_path / "other.db"
-    settings = Settings(index_dir=tmp_path / "index", docs=(docs,), embedder="fake",
+    settings = Settings(index_dir=tmp_path / "index", docs=(docs,), embedder="fake", answer_reader="none",
                         cache_dir=tmp_path / "cache", store=str(db))
     Backend(settings, embedder=FakeEmbedder(dim=32)).reindex()  # another embedder's index
 
@@ -147,7 +147,7 @@ def test_jauap_mcp_serves_an_existing_milvus_store(tmp_path: Path) -> None:
     from tests.test_mcp import check, exercise, run
 
     docs = write_corpus(tmp_path / "docs")
-    env = {**os.environ, "JAUAP_EMBEDDER": "fake", "JAUAP_CACHE_DIR": str(tmp_path / "cache"),
+    env = {**os.environ, "JAUAP_EMBEDDER": "fake", "JAUAP_ANSWER_READER": "none", "JAUAP_CACHE_DIR": str(tmp_path / "cache"),
            "JAUAP_STORE": str(tmp_path / "mcp.db"), "JAUAP_INDEX_DIR": str(tmp_path / "unused")}
     missing = subprocess.run([sys.executable, "-m", "rag", "mcp"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)

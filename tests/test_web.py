@@ -54,7 +54,7 @@ def web(tmp_path: Path) -> WebApp:
         encoding="utf-8",
     )
     (docs / "evil.txt").write_text(f"Evil text doc\n\n{EVIL}\n", encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", docs=(docs,), embedder="fake",
+    settings = Settings(index_dir=tmp_path / "index", docs=(docs,), embedder="fake", answer_reader="none",
                         cache_dir=tmp_path / "cache")
     backend = Backend(settings, upload_limit_mb=0.01)
     backend.reindex()
@@ -212,7 +212,7 @@ def test_the_whole_conversation_goes_to_the_assistant(web: WebApp) -> None:
 
 
 def test_errors_show_as_messages_not_tracebacks(tmp_path: Path) -> None:
-    settings = Settings(index_dir=tmp_path / "index", docs=(tmp_path,), embedder="fake")
+    settings = Settings(index_dir=tmp_path / "index", docs=(tmp_path,), embedder="fake", answer_reader="none")
     app = WebApp(Backend(settings))  # never indexed: not ready
     messages, _, turns, _ = run(app.respond("Anything?", [], ui_lang="ru"))
     assert "Индекс ещё строится" in messages[-1]["content"]
@@ -315,7 +315,7 @@ def test_importing_the_page_changes_no_environment_variable() -> None:
 
 def test_build_app_exposes_the_api_and_hides_the_key(tmp_path: Path) -> None:
     secret = "sk-test-NEVER-SHOW-4242"
-    settings = Settings(index_dir=tmp_path / "i", docs=(tmp_path,), embedder="fake",
+    settings = Settings(index_dir=tmp_path / "i", docs=(tmp_path,), embedder="fake", answer_reader="none",
                         openai_base_url="http://user:pw@127.0.0.1:9/v1", openai_model="m",
                         openai_api_key=secret)
     demo = build_app(settings, start=False)
@@ -330,7 +330,7 @@ def test_build_app_exposes_the_api_and_hides_the_key(tmp_path: Path) -> None:
 def test_page_inputs_cannot_choose_where_the_server_sends_requests(tmp_path: Path) -> None:
     """Only the question, generator name, k and interface language go from the page to
     the answer handler: no URL or model a visitor could point elsewhere."""
-    settings = Settings(index_dir=tmp_path / "i", docs=(tmp_path,), embedder="fake",
+    settings = Settings(index_dir=tmp_path / "i", docs=(tmp_path,), embedder="fake", answer_reader="none",
                         openai_base_url="http://127.0.0.1:9/v1", openai_model="m")
     demo = build_app(settings, start=False)
     answering = [fn for fn in demo.fns.values()
@@ -382,7 +382,7 @@ def llm_web(tmp_path: Path, url: str, key: str | None = None) -> WebApp:
     (docs / "forum.txt").write_text(
         "Media forum in Almaty\n\nThe second media forum was held in Almaty in September 2025.\n",
         encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "llm-index", docs=(docs,), embedder="fake",
+    settings = Settings(index_dir=tmp_path / "llm-index", docs=(docs,), embedder="fake", answer_reader="none",
                         cache_dir=tmp_path / "cache", openai_base_url=url, openai_model="stub",
                         openai_api_key=key, llm_style="writer")
     backend = Backend(settings)

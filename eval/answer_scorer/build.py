@@ -25,14 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer.features import FEATURES, candidates, feature_matrix
+from rag.answer.features import FEATURES, candidates, feature_matrix, with_reader
+from rag.answer.scorer import default_model
+from rag.answer.span_reader import SpanReader, read_candidates
 from rag.eval.metrics import normalise
 from rag.eval.sets import EvalQuestion, load_dev_questions, load_passages
 from rag.index.embedders import make_embedder
 from rag.index.indexer import index_documents
 from rag.index.store import load
 from rag.index.vector_cache import VectorCache
-from rag.protocols import Embedder
+from rag.protocols import Embedder, Reader
 from rag.records import Document, Retrieval
 from rag.search.hybrid import HybridRetriever
 from rag.settings import Settings
@@ -99,9 +101,14 @@ def _questions(setting: Setting) -> list[EvalQuestion]:
     return _sample(qs, setting.max_questions, setting.name)
 
 
-def rows_for(retrieval: Retrieval, q: EvalQuestion, answerable: bool) -> dict[str, np.ndarray]:
+def rows_for(
+    retrieval: Retrieval, q: EvalQuestion, answerable: bool, reader: Reader | None = None
+) -> dict[str, np.ndarray]:
     cands = candidates(retrieval.hits)
     x = feature_matrix(retrieval.question, retrieval.query_vector, q.lang, retrieval.hits, cands)
+    if reader is not None and cands:  # as rag.answer.extractive.score_sentences does
+        first = default_model().ranker.probabilities(x)
+        x = with_reader(x, read_candidates(reader, retrieval.question, retrieval.hits, cands, first))
     golds = list(q.answers) + list(q.answers_question_lang)
     y = [label_of(c.text, golds) if answerable else 0.0 for c in cands]
     rel = [float(retrieval.hits[c.hit].doc.doc_id in q.relevant) for c in cands]
@@ -131,7 +138,7 @@ def query_vectors(texts: list[str], embedder: Embedder, cache: VectorCache) -> d
     return {t: found[k] for t, k in keys.items()}
 
 
-def build(setting: Setting, settings: Settings, out: Path) -> None:
+def build(setting: Setting, settings: Settings, out: Path, reader: Reader | None = None) -> None:
     """Index the pool, ask every question (and again without its gold passages), save rows."""
     embedder = make_embedder(settings)
     cache = VectorCache(settings.vector_cache_path, embedder.fingerprint())
@@ -157,7 +164,7 @@ def build(setting: Setting, settings: Settings, out: Path) -> None:
                     full.hits if answerable else [h for h in full.hits if h.doc.doc_id not in q.relevant]
                 )
                 hits = [replace(h, rank=i) for i, h in enumerate(hits[:K], 1)]
-                r = rows_for(Retrieval(q.question, q.lang, full.query_vector, hits), q, answerable)
+                r = rows_for(Retrieval(q.question, q.lang, full.query_vector, hits), q, answerable, reader)
                 split = split_of(min(q.relevant)) if q.relevant else "train"
                 parts.append({**r, "meta": {"qid": q.qid, "group": q.group, "mode": mode,
                                              "split": split, "set": setting.name}})
@@ -178,6 +185,7 @@ def build(setting: Setting, settings: Settings, out: Path) -> None:
 
 
 DEV = DATA / "dev.questions.jsonl"
+DEVSETS = Path("eval/devsets")
 XQ_TRAIN_Q = TRAIN / "xquad.train.questions.jsonl"
 XQ_TRAIN_P = TRAIN / "xquad.train.passages.jsonl"
 TY_Q = TRAIN / "tydiqa.train.questions.jsonl"
@@ -186,6 +194,11 @@ SETTINGS = {
     "dev.ru": Setting("dev.ru", DATA / "xquad.ru.passages.jsonl", DEV, "xquad.ru", ("xquad.ru.", "xquad.en-ru.")),
     "dev.en": Setting("dev.en", DATA / "xquad.en.passages.jsonl", DEV, "xquad.en", ("xquad.en.",)),
     "dev.kk": Setting("dev.kk", DATA / "kazqad.kk.passages.jsonl", DEV, "kazqad.kk", ("kazqad.kk.",)),
+    **{  # issue 12's renderings of the KazQAD questions (eval/devsets)
+        f"dev.{pair}": Setting(f"dev.{pair}", DATA / "kazqad.kk.passages.jsonl",
+                               DEVSETS / f"kazqad.{pair}.questions.jsonl", "kazqad.kk", (f"kazqad.{pair}.",))
+        for pair in ("en-kk", "ru-kk")
+    },
     **{
         f"xquad.{lang}": Setting(
             f"xquad.{lang}", XQ_TRAIN_P, XQ_TRAIN_Q, f"xquad.{lang}.",
@@ -215,13 +228,16 @@ SETTINGS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--reader", action="store_true",
+                        help="fill the span reader's columns (for scorer_reader.json)")
     parser.add_argument("sets", nargs="*", default=list(SETTINGS), help="which settings (default all)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     settings = Settings.from_env()
+    reader = SpanReader(settings.models_dir) if args.reader else None
     for name in args.sets:
         if not (args.out / f"{name}.npz").exists():
-            build(SETTINGS[name], settings, args.out)
+            build(SETTINGS[name], settings, args.out, reader)
 
 
 if __name__ == "__main__":

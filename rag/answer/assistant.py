@@ -72,12 +72,19 @@ class Assistant:
         embedder: Embedder | None = None,
         fallback: ExtractiveGenerator | None = None,
     ) -> None:
-        """`generator` defaults to `fallback`, the extractive answerer. `embedder` (the
-        retriever's) lets the citation check compare meaning, not only words; without it
-        only word overlap supports a claim."""
+        """`generator` defaults to `fallback`, the extractive answerer (by default the
+        generator itself when it is one, else its `selector` if it has one, as the LLM
+        generators do, so a fallback answers as the configured extractive answerer would).
+        `embedder` (the retriever's) lets the citation check compare meaning, not only
+        words; without it only word overlap supports a claim."""
         if not 1 <= k <= MAX_K:
             raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
         self.retriever = retriever
+        if fallback is None and isinstance(generator, ExtractiveGenerator):
+            fallback = generator
+        selector = getattr(generator, "selector", None)
+        if fallback is None and isinstance(selector, ExtractiveGenerator):
+            fallback = selector
         self.fallback = fallback or ExtractiveGenerator()
         self.generator: Generator = generator or self.fallback
         self.k = k

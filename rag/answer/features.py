@@ -71,7 +71,11 @@ FEATURES = (
     "has_new_name", "who_match", "when_match", "number_match", "where_match",
     "typed_mismatch", "q_numbers_in_sentence", "q_numbers_nowhere", "cos_x_overlap",
     "overlap_sub", "has_full_name", "who_full_name", "overlap_idf", "rare_match",
+    "reader", "reader_gap", "reader_read",
 )
+READER_FEATURES = ("reader", "reader_gap", "reader_read")
+# The span reader's columns (rag.answer.span_reader) for a sentence it did not read.
+READER_UNREAD = -30.0
 
 
 def asked_type(question: str) -> str | None:
@@ -218,8 +222,10 @@ def feature_matrix(
     question_lang: str,
     hits: Sequence[Hit],
     cands: Sequence[Candidate],
+    reader: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One row per candidate, columns as in `FEATURES`."""
+    """One row per candidate, columns as in `FEATURES`. `reader`: the span reader's margin
+    (best span score minus no-answer score) per candidate, NaN where it did not read."""
     if not cands:
         return np.zeros((0, len(FEATURES)), dtype=np.float32)
     if question_vec is not None:
@@ -280,6 +286,19 @@ def feature_matrix(
             "has_full_name": float(full),
             "who_full_name": float(full and atype == "who"),
             **_idf_overlap(q_stems, s_stems, df, len(cands)),
+            **dict.fromkeys(READER_FEATURES, 0.0),
         }
         rows.append([f[name] for name in FEATURES])
-    return np.asarray(rows, dtype=np.float32)
+    return with_reader(np.asarray(rows, dtype=np.float32), reader)
+
+
+def with_reader(x: np.ndarray, margins: np.ndarray | None) -> np.ndarray:
+    """`x` with the span reader's columns filled from its margins (NaN = not read)."""
+    m = np.full(len(x), np.nan) if margins is None else np.asarray(margins, dtype=np.float64)
+    read = ~np.isnan(m)
+    best = float(m[read].max()) if read.any() else 0.0
+    out = x.copy()
+    out[:, FEATURES.index("reader")] = np.where(read, m, READER_UNREAD)
+    out[:, FEATURES.index("reader_gap")] = np.where(read, m - best, READER_UNREAD)
+    out[:, FEATURES.index("reader_read")] = read
+    return out

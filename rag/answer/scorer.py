@@ -99,3 +99,9 @@ def load_model(path: Path) -> ScorerModel:
 def default_model() -> ScorerModel:
     """The committed model, loaded on first use."""
     return load_model(Path(str(resources.files("rag.answer") / "scorer.json")))
+
+
+@cache
+def reader_model() -> ScorerModel:
+    """The committed model over the span reader's columns too (rag.answer.span_reader)."""
+    return load_model(Path(str(resources.files("rag.answer") / "scorer_reader.json")))

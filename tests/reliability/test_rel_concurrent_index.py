@@ -81,7 +81,7 @@ def test_two_jauap_index_at_once_take_turns(tmp_path: Path) -> None:
     docs, index_dir = _docs(tmp_path), tmp_path / "index"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("JAUAP_", "OPENAI_"))},
-        "JAUAP_EMBEDDER": "fake",
+        "JAUAP_EMBEDDER": "fake", "JAUAP_ANSWER_READER": "none",
         "JAUAP_CACHE_DIR": str(tmp_path / "cache"),
     }
     command = [sys.executable, "-m", "rag", "index", str(docs), "--index-dir", str(index_dir)]

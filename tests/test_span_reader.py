@@ -1,0 +1,94 @@
+"""The span reader: span scoring from its logits, which sentences it reads, the scorer
+columns it fills, and (real model, slow) who-questions answered by the naming sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from rag.answer.features import FEATURES, READER_UNREAD, candidates, with_reader
+from rag.answer.span_reader import read_candidates
+from rag.records import Chunk, Document, Hit, Reading, Sentence
+
+
+def _reading(offsets: list[tuple[int, int]], start: list[float], end: list[float],
+             window: list[int], null: list[float]) -> Reading:
+    return Reading(np.array(offsets), np.array(start), np.array(end), np.array(window), np.array(null))
+
+
+def test_best_span_is_the_best_pair_inside_the_range_minus_its_windows_null() -> None:
+    r = _reading([(0, 4), (5, 9), (10, 14), (15, 19)], start=[5, 1, 0, 9], end=[0, 2, 6, 1],
+                 window=[0, 0, 0, 0], null=[3.0])
+    score, span = r.best_span(0, 14)  # type: ignore[misc]
+    assert span == (0, 14) and score == pytest.approx(5 + 6 - 3)
+    score, span = r.best_span(5, 19)  # type: ignore[misc]
+    # start at token 3 (9) with end at token 2 (6) would score 15, but ends precede no starts
+    assert span == (15, 19) and score == pytest.approx(9 + 1 - 3)
+    assert r.best_span(20, 30) is None
+
+
+def test_best_span_takes_each_window_against_its_own_null() -> None:
+    # the same tokens read in two overlapping windows: the second is surer there is an answer
+    r = _reading([(0, 4), (5, 9), (0, 4), (5, 9)], start=[4, 0, 3, 0], end=[0, 4, 0, 3],
+                 window=[0, 0, 1, 1], null=[10.0, 1.0])
+    score, span = r.best_span(0, 9)  # type: ignore[misc]
+    assert span == (0, 9) and score == pytest.approx(3 + 3 - 1)
+
+
+def test_reader_columns_mark_unread_sentences_and_the_gap_to_the_best() -> None:
+    x = np.zeros((3, len(FEATURES)), dtype=np.float32)
+    out = with_reader(x, np.array([2.0, np.nan, -1.0]))
+    col = {f: out[:, FEATURES.index(f)].tolist() for f in ("reader", "reader_gap", "reader_read")}
+    assert col == {"reader": [2.0, READER_UNREAD, -1.0], "reader_gap": [0.0, READER_UNREAD, -3.0],
+                   "reader_read": [1.0, 0.0, 1.0]}
+    assert not x.any()  # a copy
+
+
+class _MarksWord:
+    """A deterministic Reader: the span is the first occurrence of `word`, else no answer."""
+
+    fingerprint = "marks-word"
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.seen: list[str] = []
+
+    def read(self, question: str, passages: Sequence[str]) -> list[Reading]:
+        out = []
+        for text in passages:
+            self.seen.append(text)
+            at = text.find(self.word)
+            words = [(i, i + len(w)) for i, w in _words(text)]
+            start = [5.0 if a == at else 0.0 for a, _ in words]
+            out.append(_reading(words or [(0, 0)], start or [0.0], start or [0.0], [0] * max(len(words), 1), [4.0]))
+        return out
+
+
+def _words(text: str) -> list[tuple[int, str]]:
+    import re
+
+    return [(m.start(), m.group()) for m in re.finditer(r"\w+", text)]
+
+
+def _hit(text: str) -> Hit:
+    doc = Document(doc_id="d", source="d.txt", title="", lang="en", text=text, content_hash="h")
+    spans, at = [], 0
+    for s in text.split(". "):
+        spans.append((at, at + len(s) + 1))
+        at += len(s) + 2
+    sentences = tuple(Sentence(a, min(b, len(text)), np.zeros(4, dtype=np.float32)) for a, b in spans)
+    chunk = Chunk("c", "d", 0, 0, len(text), text, tuple(spans))
+    return Hit(rank=1, score=1.0, chunk=chunk, doc=doc, sentences=sentences)
+
+
+def test_only_the_first_passes_best_sentences_are_read_with_their_neighbours() -> None:
+    hit = _hit("One a. Two b. Karin opened it. Four d. Five e. Six f.")
+    cands = candidates([hit])
+    first = np.array([0.1, 0.2, 0.9, 0.3, 0.0, 0.0])  # read the top 2: "Karin..." and "Four d."
+    reader = _MarksWord("Karin")
+    margins = read_candidates(reader, "who opened it?", [hit], cands, first, top=2)
+    assert reader.seen == ["Two b. Karin opened it. Four d. Five e."]  # one excerpt, neighbours
+    assert np.isnan(margins[[0, 1, 4, 5]]).all()
+    assert margins[2] == pytest.approx(5 + 5 - 4) and margins[3] == pytest.approx(-4)
