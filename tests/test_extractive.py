@@ -188,13 +188,14 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
 # The chat page's examples (rag/i18n/page.py EXAMPLES), each asked in kk, ru and en, with
 # words one of the quotes must contain (None = out of scope, must be refused):
 # eval/page_examples.jsonl, which eval/bench/page_examples.py runs with any generator.
-# Cross-lingual and paraphrased who/when questions where the learned scorer still quotes the
-# sentence that restates the topic (issue 9, open): expected to fail until it learns better.
-_GAP = pytest.mark.xfail(reason="scorer picks the topic sentence (issue 9, open)", strict=False)
+# Still wrong with the span reader (issue 9, open): the English "organised" question quotes
+# the sentence naming who opened the forum; the Russian "organised" question ranks the
+# Kazakh document first and quotes its topic sentences; the Russian question about the
+# Central Asian forum (the Kazakh document) quotes the Russian document (issue 12).
+_GAP = pytest.mark.xfail(reason="wrong sentence or document quoted (issues 9, 12; open)", strict=False)
 _KNOWN_GAPS = {
-    "Who opened the media forum in Almaty?", "Алматыдағы медиафорумды кім ашты?",
     "Who organised the media forum in Almaty?", "Кто организовал медиафорум в Алматы?",
-    "Алматыдағы медиафорумды кім ұйымдастырды?", "Когда прошёл Центральноазиатский медиафорум?",
+    "Когда прошёл Центральноазиатский медиафорум?",
 }
 PAGE_EXAMPLES = [
     pytest.param(row["question"], row["quote_has"], marks=[_GAP] if row["question"] in _KNOWN_GAPS else [])
