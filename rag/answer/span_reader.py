@@ -172,7 +172,12 @@ def ensure_reader(models_dir: Path, quantize: str = QUANTIZE) -> Path:
         build_hf_checkpoint(hf_dir)
     fp32 = reader_path(models_dir, "fp32")
     fp32.parent.mkdir(parents=True, exist_ok=True)
-    (fp32.parent / "tokenizer.json").write_bytes((hf_dir / "tokenizer.json").read_bytes())
+    tok = fp32.parent / "tokenizer.json"
+    if not tok.exists():  # via a temporary file: another process may be reading it
+        fd, tmp_tok = tempfile.mkstemp(prefix=".tok.", dir=fp32.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write((hf_dir / "tokenizer.json").read_bytes())
+        os.replace(tmp_tok, tok)
     if not fp32.exists():
         _export(hf_dir, fp32)
     if out != fp32:
