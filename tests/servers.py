@@ -39,11 +39,12 @@ def write_corpus(folder: Path) -> Path:
 
 
 def indexed_backend(tmp: Path, backend_args: dict | None = None, **settings: object) -> Backend:
-    """A Backend over CORPUS, indexed, with the fake embedder and a private cache;
+    """A Backend over CORPUS, indexed, with the fake embedder, no span reader (its model
+    builds from the real e5 weights) and a private cache;
     `backend_args` go to Backend (e.g. concurrency)."""
     values: dict[str, object] = {
         "index_dir": tmp / "index", "docs": (write_corpus(tmp / "docs"),), "embedder": "fake",
-        "cache_dir": tmp / "cache", **settings,
+        "cache_dir": tmp / "cache", "answer_reader": "none", **settings,
     }
     backend = Backend(Settings(**values), **(backend_args or {}))  # type: ignore[arg-type]
     backend.reindex()

@@ -26,6 +26,7 @@ from rag.answer.features import FEATURES, READER_FEATURES
 
 OUT = Path("rag/answer/scorer.json")
 OUT_READER = Path("rag/answer/scorer_reader.json")
+SMOOTH = 2  # threshold grid steps (0.01) each side averaged when choosing it
 # Build sets the span reader did not train on (it trained on XQuAD/TyDi train).
 READER_SETS = ("dev.", "cross.")
 L2 = 1.0  # ridge on standardised weights (the logistic baseline)
@@ -189,7 +190,15 @@ def choose(
     citation precision against one quote (dev val, 13 sets: ratio .5 gave containment
     .654 -> .689 for precision .933 -> .926; ratio .3 .706 but .911)."""
     grid = [round(t, 3) for t in np.arange(0.02, 0.9, 0.01)]
-    thr = max(grid, key=lambda t: (policy(rows, p, t, 2.0, keep, p_ans)["balanced"], -t))
+    balanced = np.array([policy(rows, p, t, 2.0, keep, p_ans)["balanced"] for t in grid])
+    # The best balanced accuracy averaged over +-SMOOTH grid steps, not the single best step:
+    # the curve is flat near its top (reader scorer, dev val: .844-.855 over .08-.18) and a
+    # lone peak sits where scores jitter between machines' int8 kernels. 2026-11-28: the
+    # peak .12 (.855) left the sample corpus' "How many people attended the forum in
+    # Almaty?" answered at exactly .120; the smoothed choice is .14 (.847 there).
+    smooth = np.convolve(balanced, np.ones(2 * SMOOTH + 1), "same") / np.convolve(
+        np.ones(len(grid)), np.ones(2 * SMOOTH + 1), "same")
+    thr = grid[int(np.argmax(smooth))]
     ratios = [2.0, 0.9, 0.8, 0.7, 0.6, 0.5]
     scored = {r: policy(rows, p, thr, r, keep, p_ans) for r in ratios}
     ok = [r for r in ratios if scored[r]["precision"] >= scored[2.0]["precision"] - 0.01]

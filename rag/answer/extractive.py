@@ -44,7 +44,9 @@ class ExtractiveSettings:
     answerability 0.22, the threshold with the best balanced accuracy on the dev sets'
     validation articles plus cross-dataset questions (eval/answer_scorer/train.py): .891 =
     refusal .893 of questions asked without their gold passages, false refusal .112 (en .028,
-    ru .119, kk .300); it quotes a second sentence whose rank score is >= .5 of the best's."""
+    ru .119, kk .300); it quotes a second sentence whose rank score is >= .5 of the best's.
+    With the span reader, rag/answer/scorer_reader.json (1b99dadbe0cb) refuses below .14 and
+    quotes a second sentence at >= .6 (eval/README.md, "Span reader")."""
 
     refuse_below: float | None = None
     second_ratio: float | None = None
