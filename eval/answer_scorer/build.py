@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer.features import FEATURES, candidates, feature_matrix, with_reader
-from rag.answer.scorer import default_model
-from rag.answer.span_reader import SpanReader, read_candidates
+from rag.answer.extractive import ExtractiveSettings, read_features
+from rag.answer.features import FEATURES, candidates, feature_matrix
+from rag.answer.span_reader import SpanReader
 from rag.eval.metrics import normalise
 from rag.eval.sets import EvalQuestion, load_dev_questions, load_passages
 from rag.index.embedders import make_embedder
@@ -107,8 +107,7 @@ def rows_for(
     cands = candidates(retrieval.hits)
     x = feature_matrix(retrieval.question, retrieval.query_vector, q.lang, retrieval.hits, cands)
     if reader is not None and cands:  # as rag.answer.extractive.score_sentences does
-        first = default_model().ranker.probabilities(x)
-        x = with_reader(x, read_candidates(reader, retrieval.question, retrieval.hits, cands, first))
+        x = read_features(x, retrieval.question, retrieval.hits, cands, reader, ExtractiveSettings())
     golds = list(q.answers) + list(q.answers_question_lang)
     y = [label_of(c.text, golds) if answerable else 0.0 for c in cands]
     rel = [float(retrieval.hits[c.hit].doc.doc_id in q.relevant) for c in cands]

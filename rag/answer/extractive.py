@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.answer.features import (
+    Candidate,
     candidates,
     feature_matrix,
     is_dateline,
@@ -111,8 +112,7 @@ def score_sentences(
     x = feature_matrix(question, question_vec, question_lang, sources, cands)
     model = settings.model()
     if reader is not None and cands:
-        first = model.ranker.probabilities(x)
-        x = with_reader(x, read_candidates(reader, question, sources, cands, first))
+        x = read_features(x, question, sources, cands, reader, settings)
         model = settings.model(reading=True)
     ranks, probs = model.ranker.probabilities(x), model.answerable.probabilities(x)
     picks = [
@@ -124,6 +124,16 @@ def score_sentences(
     ]
     picks.sort(key=lambda p: -p.score)
     return picks
+
+
+def read_features(
+    x: np.ndarray, question: str, sources: Sequence[Hit], cands: Sequence[Candidate],
+    reader: Reader, settings: ExtractiveSettings,
+) -> np.ndarray:
+    """`x` with the span reader's columns: it reads the sentences that the scorer without
+    them ranks best (the training rows of eval/answer_scorer are made the same way)."""
+    first = settings.model().ranker.probabilities(x)
+    return with_reader(x, read_candidates(reader, question, sources, cands, first))
 
 
 def choose(picks: Sequence[Pick], settings: ExtractiveSettings, model: ScorerModel) -> list[Pick]:
