@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from eval.span_reader.lora import LORA_TARGETS, add_lora, lora_state
+from rag.eval.sets import read_jsonl
 from rag.index.e5_weights import QUERY_PREFIX
 
 TRAIN = Path("../shared/evaldata/train")
@@ -34,22 +35,17 @@ KEEP_EMPTY = 0.3  # share kept of an answerable row's windows that miss the answ
 TOP_LAYERS = 6  # adapters on the top layers only: the bottom ones run without gradients
 
 
-def _read(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
-
-
 def examples(seed: int = 0) -> list[tuple[str, str, int, str]]:
     """(question, passage text, answer char start or -1, answer) rows, negatives included."""
     rng = random.Random(seed)
     rows: list[tuple[str, str, int, str]] = []
     for name in ("xquad", "tydiqa"):
-        passages = {p["passage_id"]: p for p in _read(TRAIN / f"{name}.train.passages.jsonl")}
+        passages = {p["passage_id"]: p for p in read_jsonl(TRAIN / f"{name}.train.passages.jsonl")}
         by_group: dict[str, list[str]] = {}
         for pid, p in passages.items():
             group = pid.rsplit(".p", 1)[0] if name == "xquad" else p["lang"]
             by_group.setdefault(group, []).append(pid)
-        for q in _read(TRAIN / f"{name}.train.questions.jsonl"):
+        for q in read_jsonl(TRAIN / f"{name}.train.questions.jsonl"):
             p = passages[q["passage_id"]]
             text = p["text"]
             answer = q["answers"][0]

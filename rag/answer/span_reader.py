@@ -24,6 +24,7 @@ import numpy as np
 
 from rag.answer.features import Candidate
 from rag.errors import ConfigError, MissingDependencyError
+from rag.index.e5_onnx import publish_file
 from rag.index.e5_weights import _INSTALL_HINT, QUERY_PREFIX
 from rag.protocols import Reader
 from rag.records import Hit, Reading
@@ -190,8 +191,7 @@ def ensure_reader(models_dir: Path, quantize: str = QUANTIZE) -> Path:
         os.close(fd)
         try:
             quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out)
+            publish_file(tmp, out)
         finally:
             Path(tmp).unlink(missing_ok=True)
     return out
@@ -240,8 +240,7 @@ def _export(hf_dir: Path, out: Path) -> None:
                 dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": axes},
                 do_constant_folding=True,
             )  # fmt: skip
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
+        publish_file(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
 

@@ -49,7 +49,8 @@ def fingerprint_recipe(quantize: str) -> str:
 # ----------------------------------------------------------------------------- building
 
 
-def _publish_file(tmp: str, final: Path) -> None:
+def publish_file(tmp: str, final: Path) -> None:
+    """Move a finished temporary file into place atomically, readable by all."""
     os.chmod(tmp, 0o644)  # mkstemp files are 0600
     os.replace(tmp, final)
 
@@ -76,7 +77,7 @@ def build_onnx(hf_dir: Path, quantize: str = DEFAULT_QUANTIZE) -> Path:
         try:
             quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True,
                              nodes_to_exclude=INT8_KEEP_FP32)  # fmt: skip
-            _publish_file(tmp, out)
+            publish_file(tmp, out)
         finally:
             logging.disable(logging.NOTSET)
             Path(tmp).unlink(missing_ok=True)
@@ -113,7 +114,7 @@ def _export_fp32(hf_dir: Path, out: Path) -> None:
                 dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
                 do_constant_folding=True,
             )  # fmt: skip
-        _publish_file(tmp, out)
+        publish_file(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
     write_hash_sidecar(out, [fingerprint_recipe("fp32")])
