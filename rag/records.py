@@ -116,6 +116,16 @@ MAX_ANSWER_TOKENS = 30
 
 
 @dataclass(frozen=True)
+class SpanScore:
+    """The reader's best answer span inside one sentence: its character span in the
+    document, and its score minus its window's no-answer score (the margin)."""
+
+    margin: float
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Reading:
     """The reader's view of one passage: each token's character span and start/end logits
     (passage tokens of every window, windows overlapping), and each window's no-answer score."""

@@ -1,10 +1,12 @@
-"""The short answer inside a quote: shown for when/how-many questions, only when unambiguous."""
+"""The short answer inside a quote: the span reader's span when it is sure enough for the
+asked type; without the reader, rules for when/how-many questions, only when unambiguous."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.answer.span import MEASURED, answer_span, typed_span
+from rag.answer.span import MAX_SHORT_WORDS, MEASURED, READER_FLOORS, answer_span, typed_span
+from rag.records import SpanScore
 
 FORUM = ("Форум открыли Государственный советник Ерлан Карин и заместитель руководителя "
          "Администрации Президента РФ, пресс-секретарь Президента России Дмитрий Песков.")
@@ -41,7 +43,7 @@ def test_two_candidate_numbers_give_no_short_answer() -> None:
     assert _short("How many points?", "They scored 308 points and 24 interceptions.") is None
 
 
-def test_who_is_measured_but_not_shown() -> None:
+def test_without_the_reader_who_is_measured_but_not_shown() -> None:
     question = "Who opened the media forum in Almaty?"
     assert answer_span(question, FORUM) is None
     span = typed_span(question, FORUM, MEASURED)
@@ -50,3 +52,37 @@ def test_who_is_measured_but_not_shown() -> None:
 
 def test_questions_of_no_type_get_none() -> None:
     assert answer_span("Why did the forum matter?", "It was founded on 20 December 2022.") is None
+
+
+def _read(sentence: str, phrase: str, margin: float) -> SpanScore:
+    at = sentence.index(phrase)
+    return SpanScore(margin, at, at + len(phrase))
+
+
+def _reader_short(question: str, sentence: str, read: SpanScore) -> str | None:
+    span = answer_span(question, sentence, read)
+    return sentence[span[0] : span[1]] if span else None
+
+
+def test_the_readers_span_is_the_short_answer_at_its_types_floor() -> None:
+    question = "Who opened the media forum in Almaty?"
+    floor = READER_FLOORS["who"]
+    assert _reader_short(question, FORUM, _read(FORUM, "Ерлан Карин", floor)) == "Ерлан Карин"
+    # below the floor: no short answer, and no fallback to the name rule
+    assert _reader_short(question, FORUM, _read(FORUM, "Ерлан Карин", floor - 0.5)) is None
+
+
+def test_a_read_sentence_takes_the_readers_span_over_the_rules() -> None:
+    sentence = "In 2019 the museum had 1,200 visitors and 14 guides."
+    question = "How many guides worked there?"
+    assert _reader_short(question, sentence, _read(sentence, "14", READER_FLOORS["number"])) == "14"
+    assert answer_span(question, sentence) is None  # the rule sees three numbers
+
+
+def test_reader_spans_are_trimmed_and_must_say_something_new() -> None:
+    sentence = "Форум открыл «Ерлан Карин», советник."
+    assert _reader_short("Кто открыл форум?", sentence, _read(sentence, "«Ерлан Карин»,", 9.0)) == "Ерлан Карин"
+    assert _reader_short("Кто открыл форум?", sentence, _read(sentence, "Форум открыл", 9.0)) is None
+    long = "Speakers: " + " ".join(f"Name{i}" for i in range(MAX_SHORT_WORDS + 1)) + "."
+    assert _reader_short("Who spoke?", long, _read(long, "Name0", 9.0)) == "Name0"
+    assert _reader_short("Who spoke?", long, SpanScore(9.0, long.index("Name0"), len(long) - 1)) is None

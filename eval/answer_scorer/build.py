@@ -19,7 +19,8 @@ import json
 import random
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def rows_for(
     cands = candidates(retrieval.hits)
     x = feature_matrix(retrieval.question, retrieval.query_vector, q.lang, retrieval.hits, cands)
     if reader is not None and cands:  # as rag.answer.extractive.score_sentences does
-        x = read_features(x, retrieval.question, retrieval.hits, cands, reader, ExtractiveSettings())
+        x, _ = read_features(x, retrieval.question, retrieval.hits, cands, reader, ExtractiveSettings())
     golds = list(q.answers) + list(q.answers_question_lang)
     y = [label_of(c.text, golds) if answerable else 0.0 for c in cands]
     rel = [float(retrieval.hits[c.hit].doc.doc_id in q.relevant) for c in cands]
@@ -137,8 +138,20 @@ def query_vectors(texts: list[str], embedder: Embedder, cache: VectorCache) -> d
     return {t: found[k] for t, k in keys.items()}
 
 
-def build(setting: Setting, settings: Settings, out: Path, reader: Reader | None = None) -> None:
-    """Index the pool, ask every question (and again without its gold passages), save rows."""
+@dataclass
+class Pool:
+    """A setting's indexed pool: the questions asked over it and the real retriever."""
+
+    questions: list[EvalQuestion]
+    retriever: HybridRetriever
+    docs: int
+    chunks: int
+
+
+@contextmanager
+def pool_index(setting: Setting, settings: Settings) -> Iterator[Pool]:
+    """Index the setting's pool in a temporary folder (embeddings from the vector cache),
+    for as long as the `with` block runs."""
     embedder = make_embedder(settings)
     cache = VectorCache(settings.vector_cache_path, embedder.fingerprint())
     questions = _questions(setting)
@@ -148,15 +161,21 @@ def build(setting: Setting, settings: Settings, out: Path, reader: Reader | None
         questions = [q for q in questions if q.relevant <= ids]
     else:
         docs = [d for d in load_passages([setting.passages]) if d.doc_id.startswith(setting.pool_prefix)]
-    started = time.perf_counter()
-    parts: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="jauap-scorer-") as tmp:
         report = index_documents(docs, Path(tmp), embedder, settings.chunking, cache=cache)
-        indexed = time.perf_counter() - started
         retriever = _CachedQueries(load(Path(tmp)), embedder)
         retriever.vectors = query_vectors([q.question for q in questions], embedder, cache)
-        for q in questions:
-            full = retriever.retrieve(q.question, k=K + 10, lang=q.lang)
+        yield Pool(questions, retriever, len(docs), report.chunks)
+
+
+def build(setting: Setting, settings: Settings, out: Path, reader: Reader | None = None) -> None:
+    """Index the pool, ask every question (and again without its gold passages), save rows."""
+    started = time.perf_counter()
+    parts: list[dict] = []
+    with pool_index(setting, settings) as pool:
+        indexed = time.perf_counter() - started
+        for q in pool.questions:
+            full = pool.retriever.retrieve(q.question, k=K + 10, lang=q.lang)
             modes = [("unanswerable", False)] if setting.foreign else [("answerable", True), ("unanswerable", False)]
             for mode, answerable in modes:
                 hits = full.hits if setting.foreign else (
@@ -176,10 +195,10 @@ def build(setting: Setting, settings: Settings, out: Path, reader: Reader | None
     )
     (out / f"{setting.name}.meta.json").write_text(json.dumps({
         "features": FEATURES, "questions": [p["meta"] for p in parts],
-        "docs": len(docs), "chunks": report.chunks, "index_s": round(indexed, 1),
+        "docs": pool.docs, "chunks": pool.chunks, "index_s": round(indexed, 1),
         "total_s": round(time.perf_counter() - started, 1),
     }, ensure_ascii=False))
-    print(f"{setting.name}: {len(docs)} docs, {len(questions)} questions, {n} rows, "
+    print(f"{setting.name}: {pool.docs} docs, {len(pool.questions)} questions, {n} rows, "
           f"index {indexed:.0f} s, total {time.perf_counter() - started:.0f} s", flush=True)
 
 

@@ -28,11 +28,11 @@ from rag.answer.features import (
 )
 from rag.answer.scorer import ScorerModel, default_model, load_model, reader_model
 from rag.answer.span import answer_span
-from rag.answer.span_reader import read_candidates
+from rag.answer.span_reader import margins, read_candidates
 from rag.errors import ConfigError
 from rag.i18n.answers import ALSO, LEAD, LEAD_UNTITLED, lang_note, lang_or_en, refusal_text
 from rag.protocols import Reader
-from rag.records import Hit, Retrieval
+from rag.records import Hit, Retrieval, SpanScore
 from rag.text.lang import FOLLOWUP_WORDS
 from rag.text.words import entity_words
 
@@ -75,14 +75,16 @@ MIN_WORDS = 3
 @dataclass(frozen=True)
 class Pick:
     """A candidate answer sentence: which source (1-based), its span, its rank score (the
-    ranker's probability of containing the answer), its cosine to the question, and the
-    answerability model's probability (the refusal decision's input)."""
+    ranker's probability of containing the answer), its cosine to the question, the
+    answerability model's probability (the refusal decision's input) and, when the span
+    reader read it, the reader's best answer span in it."""
 
     n: int
     span: tuple[int, int]
     score: float
     semantic: float
     answerable: float = 1.0
+    short: SpanScore | None = None
 
 
 def quote_of(sources: Sequence[Hit], pick: Pick) -> str:
@@ -111,15 +113,16 @@ def score_sentences(
     cands = candidates(sources)
     x = feature_matrix(question, question_vec, question_lang, sources, cands)
     model = settings.model()
+    spans: list[SpanScore | None] = [None] * len(cands)
     if reader is not None and cands:
-        x = read_features(x, question, sources, cands, reader, settings)
+        x, spans = read_features(x, question, sources, cands, reader, settings)
         model = settings.model(reading=True)
     ranks, probs = model.ranker.probabilities(x), model.answerable.probabilities(x)
     picks = [
         Pick(c.hit + 1, c.sentence.span, float(r),
              float(c.sentence.vector @ question_vec) if question_vec is not None else 0.0,
-             float(p))
-        for c, r, p in zip(cands, ranks, probs, strict=True)
+             float(p), span)
+        for c, r, p, span in zip(cands, ranks, probs, spans, strict=True)
         if _quotable(c.text, sources[c.hit].doc.title)
     ]
     picks.sort(key=lambda p: -p.score)
@@ -129,11 +132,12 @@ def score_sentences(
 def read_features(
     x: np.ndarray, question: str, sources: Sequence[Hit], cands: Sequence[Candidate],
     reader: Reader, settings: ExtractiveSettings,
-) -> np.ndarray:
-    """`x` with the span reader's columns: it reads the sentences that the scorer without
-    them ranks best (the training rows of eval/answer_scorer are made the same way)."""
+) -> tuple[np.ndarray, list[SpanScore | None]]:
+    """`x` with the span reader's columns, and its best span per candidate: it reads the
+    sentences that the scorer without them ranks best (eval/answer_scorer's rows likewise)."""
     first = settings.model().ranker.probabilities(x)
-    return with_reader(x, read_candidates(reader, question, sources, cands, first))
+    spans = read_candidates(reader, question, sources, cands, first)
+    return with_reader(x, margins(spans)), spans
 
 
 def choose(picks: Sequence[Pick], settings: ExtractiveSettings, model: ScorerModel) -> list[Pick]:
@@ -171,17 +175,28 @@ def compose(
     return "\n".join(parts), False
 
 
-def verbatim_short(question: str, lang: str, sentence: str, sentence_lang: str) -> str | None:
-    """The date or number the question asks for, copied from `sentence` (rag.answer.span),
-    in «» when the sentence is in another language than the question; None when unsure."""
-    span = answer_span(question, sentence)
+def verbatim_short(
+    question: str, lang: str, sentence: str, sentence_lang: str, read: SpanScore | None = None
+) -> str | None:
+    """The short answer (rag.answer.span: the date, number or name asked for), copied from
+    `sentence`, in «» when the sentence is in another language than the question; None when
+    unsure. `read`: the span reader's best span in the sentence, in its characters."""
+    span = answer_span(question, sentence, read)
     return verbatim_phrase(sentence[span[0] : span[1]].replace("\n", " "), sentence_lang, lang) if span else None
+
+
+def sentence_read(pick: Pick) -> SpanScore | None:
+    """The reader's span in `pick`, moved to the sentence's own characters."""
+    s = pick.short
+    return None if s is None else SpanScore(s.margin, s.start - pick.span[0], s.end - pick.span[0])
 
 
 def short_line(question: str, lang: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> str | None:
     """`verbatim_short` of the first of `picks` that offers one, with its [n]."""
     for pick in picks:
-        phrase = verbatim_short(question, lang, quote_of(sources, pick), sources[pick.n - 1].doc.lang)
+        phrase = verbatim_short(
+            question, lang, quote_of(sources, pick), sources[pick.n - 1].doc.lang, sentence_read(pick)
+        )
         if phrase:
             return f"{phrase} [{pick.n}]"
     return None

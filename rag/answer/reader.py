@@ -22,13 +22,14 @@ from rag.answer.extractive import (
     Pick,
     quote_lines,
     quote_of,
+    sentence_read,
     short_line,
     verbatim_phrase,
     verbatim_short,
 )
 from rag.answer.features import word_heads
 from rag.errors import GeneratorError
-from rag.records import Hit
+from rag.records import Hit, SpanScore
 from rag.text.lang import detect
 from rag.text.markers import strip_markers
 
@@ -139,7 +140,9 @@ def grounded(answer: str, sentence: str, answer_lang: str, sentence_lang: str) -
     return lexical_support(answer, sentence, sorted({answer_lang, sentence_lang})) >= need
 
 
-def short_answer(question: str, lang: str, sentence: str, sentence_lang: str, answer: str) -> str | None:
+def short_answer(
+    question: str, lang: str, sentence: str, sentence_lang: str, answer: str, read: SpanScore | None = None
+) -> str | None:
     """The short answer to show. Across languages, the date or number the extractive rule
     finds in the sentence (rag.answer.span, verbatim) comes first: the model translated
     «20-21 желтоқсанда» as "20-21 January" and "20-21 October". Otherwise the model's
@@ -147,7 +150,7 @@ def short_answer(question: str, lang: str, sentence: str, sentence_lang: str, an
     ашты?» with «Алматы») and is either copied from the sentence (then shown as a quote
     when the sentence is in another language) or in the question's language and grounded;
     else that verbatim phrase."""
-    verbatim = verbatim_short(question, lang, sentence, sentence_lang)
+    verbatim = verbatim_short(question, lang, sentence, sentence_lang, read)
     if verbatim and sentence_lang != lang:
         return verbatim
     answer = answer.rstrip(".")
@@ -179,7 +182,9 @@ def compose_reading(question: str, lang: str, sources: Sequence[Hit], chosen: Se
     lines = quote_lines(lang, sources, chosen)
     pick, line = reading.pick, None
     if pick is not None:
-        short = short_answer(question, lang, quote_of(sources, pick), sources[pick.n - 1].doc.lang, reading.answer)
+        short = short_answer(
+            question, lang, quote_of(sources, pick), sources[pick.n - 1].doc.lang, reading.answer, sentence_read(pick)
+        )
         line = f"{short} [{pick.n}]" if short else None
     line = line or short_line(question, lang, sources, chosen)
     if line:

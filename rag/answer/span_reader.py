@@ -27,7 +27,7 @@ from rag.errors import ConfigError, MissingDependencyError
 from rag.index.e5_onnx import publish_file
 from rag.index.e5_weights import _INSTALL_HINT, QUERY_PREFIX
 from rag.protocols import Reader
-from rag.records import Hit, Reading
+from rag.records import Hit, Reading, SpanScore
 
 ADAPTERS = "span_reader.npz"
 # Sentences read per question, the first-pass scorer's best. Its top 10 hold the answer
@@ -114,12 +114,13 @@ class SpanReader:
 def read_candidates(
     reader: Reader, question: str, hits: Sequence[Hit], cands: Sequence[Candidate],
     first_pass: np.ndarray, top: int = READ_TOP,
-) -> np.ndarray:
-    """The reader's margin for the `top` candidates by `first_pass` (NaN for the rest).
+) -> list[SpanScore | None]:
+    """The reader's best span in each of the `top` candidates by `first_pass` (None for the
+    rest), in document characters.
 
     Each hit holding some of them is read as one excerpt: from the sentence before its first
     chosen sentence to the sentence after its last, so every sentence is read in context."""
-    margins = np.full(len(cands), np.nan)
+    spans: list[SpanScore | None] = [None] * len(cands)
     by_hit: dict[int, list[int]] = {}
     for i in np.argsort(-first_pass, kind="stable")[:top]:
         by_hit.setdefault(cands[int(i)].hit, []).append(int(i))
@@ -138,8 +139,13 @@ def read_candidates(
             s = cands[i].sentence
             best = reading.best_span(s.start - a, s.end - a)
             if best is not None:
-                margins[i] = best[0]
-    return margins
+                spans[i] = SpanScore(best[0], best[1][0] + a, best[1][1] + a)
+    return spans
+
+
+def margins(spans: Sequence[SpanScore | None]) -> np.ndarray:
+    """Each candidate's reader margin, NaN where it was not read (`features.with_reader`'s input)."""
+    return np.array([np.nan if s is None else s.margin for s in spans], dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------- building
