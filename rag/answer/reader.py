@@ -67,8 +67,9 @@ SAME_LANGUAGE_SUPPORT = 0.75
 
 
 @dataclass(frozen=True)
-class Reading:
-    """The model's choice: `pick` is None when it found no sentence that answers."""
+class ModelChoice:
+    """The model's choice (a different thing from the span reader's `records.Reading`):
+    the sentence holding its quote, None when it found none that answers, and its short answer."""
 
     pick: Pick | None
     answer: str
@@ -105,8 +106,8 @@ def reader_retry(messages: list[dict[str, str]], reply: str, lang: str) -> list[
             {"role": "user", "content": f"Write the answer in {_language(lang)}."}]
 
 
-def parse_reading(reply: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> Reading:
-    """The model's JSON reply as a Reading: the candidate sentence holding its quote
+def parse_reading(reply: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> ModelChoice:
+    """The model's JSON reply as a ModelChoice: the candidate sentence holding its quote
     (verbatim, else by most shared word stems); GeneratorError when the reply is not a
     reading or its quote is in none of the sentences."""
     match = _OBJECT.search(reply)
@@ -118,7 +119,7 @@ def parse_reading(reply: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> 
         raise GeneratorError(f"the model's reply is not a reading: {reply[:120]!r}")
     quote, answer = _one_line(data["quote"]), _one_line(str(data.get("answer") or ""))
     if not quote:
-        return Reading(None, "")
+        return ModelChoice(None, "")
     sentences = [_one_line(quote_of(sources, p)) for p in picks]
     held = [i for i, s in enumerate(sentences) if quote.lower() in s.lower()]
     if not held:
@@ -126,7 +127,7 @@ def parse_reading(reply: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> 
         held = [max(range(len(sentences)), key=support.__getitem__)] if max(support, default=0) >= LEXICAL_SUPPORT else []
     if not held:
         raise GeneratorError(f"the model's quote is in none of the sentences: {quote[:80]!r}")
-    return Reading(picks[held[0]], answer)
+    return ModelChoice(picks[held[0]], answer)
 
 
 def grounded(answer: str, sentence: str, answer_lang: str, sentence_lang: str) -> bool:
@@ -176,7 +177,7 @@ def speaks(answer: str, lang: str) -> bool:
     return in_language(answer, lang) and (latin >= 0.5) == (lang == "en")
 
 
-def compose_reading(question: str, lang: str, sources: Sequence[Hit], chosen: Sequence[Pick], reading: Reading) -> str:
+def compose_reading(question: str, lang: str, sources: Sequence[Hit], chosen: Sequence[Pick], reading: ModelChoice) -> str:
     """The cited answer: a short answer — the model's, else the extractive rule's date or
     number — over the verbatim quotes of `chosen`, with the extractive lead-ins."""
     lines = quote_lines(lang, sources, chosen)
