@@ -83,6 +83,10 @@ def test_reader_spans_are_trimmed_and_must_say_something_new() -> None:
     sentence = "Форум открыл «Ерлан Карин», советник."
     assert _reader_short("Кто открыл форум?", sentence, _read(sentence, "«Ерлан Карин»,", 9.0)) == "Ерлан Карин"
     assert _reader_short("Кто открыл форум?", sentence, _read(sentence, "Форум открыл", 9.0)) is None
+    when = "Форум 20-21 желтоқсанда өтті."
+    assert _reader_short("Форум қашан өтті?", when, _read(when, "20-21 желтоқсан", 9.0)) == "20-21 желтоқсанда"
+    cut = "Он выступил с актером «Peace one day» Джереми Гилли."
+    assert _reader_short("С кем он выступил?", cut, _read(cut, "актером «Peace one day", 9.0)) is None
     long = "Speakers: " + " ".join(f"Name{i}" for i in range(MAX_SHORT_WORDS + 1)) + "."
     assert _reader_short("Who spoke?", long, _read(long, "Name0", 9.0)) == "Name0"
     assert _reader_short("Who spoke?", long, SpanScore(9.0, long.index("Name0"), len(long) - 1)) is None

@@ -108,3 +108,40 @@ def test_the_answer_shows_the_readers_span_over_the_quote_that_holds_it() -> Non
     short, quote = answer.splitlines()[:2]
     assert short == "Karin [1]"  # margin 5 + 5 - 4 = 6: the who-floor
     assert "«Erlan Karin opened it in the main hall.» [1]" in quote
+
+
+def test_saved_adapters_load_back_for_a_later_training_stage() -> None:
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from eval.span_reader.lora import add_lora, load_lora_state, lora_state
+
+    def tiny() -> torch.nn.Module:
+        torch.manual_seed(0)
+        config = transformers.XLMRobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2,
+                                               num_attention_heads=2, intermediate_size=32)
+        model = transformers.XLMRobertaModel(config, add_pooling_layer=False).eval()
+        for p in model.parameters():  # frozen base, as eval/span_reader/train.py has it
+            p.requires_grad = False
+        return model
+
+    trained = tiny()
+    add_lora(trained, rank=2, top_layers=1)
+    with torch.no_grad():
+        for p in trained.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p))
+    fresh = tiny()
+    add_lora(fresh, rank=2, top_layers=1)
+    load_lora_state(fresh, lora_state(trained))
+    ids = torch.tensor([[0, 5, 7, 2]])
+    with torch.no_grad():
+        assert torch.allclose(fresh(input_ids=ids).last_hidden_state, trained(input_ids=ids).last_hidden_state, atol=1e-5)
+
+
+def test_the_citation_card_shows_the_quoted_sentence_not_another_holding_the_short_answer() -> None:
+    from rag.answer.cite import check
+
+    hit = _hit("Karin came in May. Erlan Karin opened the forum. Karin left early.")
+    text = "Karin [1]\nAccording to it: «Erlan Karin opened the forum.» [1]"
+    checked = check(text, [hit], "en")
+    assert [c.quote for c in checked.citations] == ["Erlan Karin opened the forum."]

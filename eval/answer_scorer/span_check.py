@@ -22,9 +22,10 @@ from typing import Any
 from eval.answer_scorer.build import SETTINGS, K, label_of, pool_index
 from rag.answer.extractive import ExtractiveGenerator, quote_of, sentence_read
 from rag.answer.features import asked_type
-from rag.answer.span import MEASURED, READER_FLOORS, TYPES, reader_span, typed_span
+from rag.answer.span import MEASURED, answer_span, reader_span, typed_span
 from rag.answer.span_reader import SpanReader
 from rag.eval.metrics import normalise
+from rag.records import SpanScore
 from rag.settings import Settings
 
 SETS = ("dev.kk", "dev.ru", "dev.en", "dev.en-kk", "dev.ru-kk")
@@ -58,6 +59,8 @@ def records(names: list[str], limit: int) -> list[dict[str, Any]]:
                 span = reader_span(q.question, quote, read, min(MARGINS))
                 out.append({
                     "set": name, "qid": q.qid, "type": asked_type(q.question) or "other",
+                    "question": q.question, "quote": quote,
+                    "read": [read.margin, read.start, read.end] if read else None,
                     "quote_right": bool(label_of(quote, golds)), "golds": golds,
                     "rule": quote[rule[0] : rule[1]] if rule else None,
                     "reader": quote[span[0] : span[1]] if span else None,
@@ -84,20 +87,26 @@ def table(recs: list[dict[str, Any]], quote_right: bool) -> None:
         print(f"{t:7} {len(rs):5}  {cells[0]:>17}  " + "  ".join(c.rjust(15) for c in cells[1:]))
 
 
+def _shown(r: dict[str, Any], reading: bool) -> str | None:
+    """The short answer `rag.answer.span.answer_span` shows for a record, with or without
+    the reader's span."""
+    read = SpanScore(*r["read"]) if reading and r["read"] else None
+    span = answer_span(r["question"], r["quote"], read)
+    return r["quote"][span[0] : span[1]] if span else None
+
+
 def shipped(recs: list[dict[str, Any]]) -> None:
-    """Coverage/precision of what the answerer shows: the reader's span above its type's
-    floor (`READER_FLOORS`), and without the reader the rules for `TYPES`; per set and type."""
-    policies = {
-        "reader floors": lambda r: r["reader"] if r["reader"] and r["margin"] >= READER_FLOORS[r["type"]] else None,
-        "rules": lambda r: r["rule"] if r["type"] in TYPES else None,
-    }
-    for name, show in policies.items():
+    """Coverage/precision of what the answerer shows (`answer_span`): with the reader (its
+    span above the type's floor, rules first for `RULES_FIRST`), and without it (the rules
+    for `TYPES`); per set and type."""
+    policies = {"with the reader": True, "rules only": False}
+    for name, reading in policies.items():
         for quote_right in (False, True):
             agg: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # answers, shown, right
             for r in recs:
                 if quote_right and not r["quote_right"]:
                     continue
-                short = show(r)
+                short = _shown(r, reading)
                 for key in ("all", r["set"], r["type"]):
                     agg[key][0] += 1
                     agg[key][1] += bool(short)

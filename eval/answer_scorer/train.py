@@ -195,7 +195,8 @@ def choose(
     # the curve is flat near its top (reader scorer, dev val: .844-.855 over .08-.18) and a
     # lone peak sits where scores jitter between machines' int8 kernels. 2026-11-28: the
     # peak .12 (.855) left the sample corpus' "How many people attended the forum in
-    # Almaty?" answered at exactly .120; the smoothed choice is .14 (.847 there).
+    # Almaty?" answered at exactly .120; the smoothed choice is .14 (.847 there). With the
+    # second-stage reader (d0146bf7e601, scorer a5c347dc118b) it is .11 (balanced .862).
     smooth = np.convolve(balanced, np.ones(2 * SMOOTH + 1), "same") / np.convolve(
         np.ones(len(grid)), np.ones(2 * SMOOTH + 1), "same")
     thr = grid[int(np.argmax(smooth))]

@@ -63,3 +63,17 @@ def lora_state(encoder: nn.Module) -> dict[str, np.ndarray]:
         if p.requires_grad and "LayerNorm" in name:
             out[name] = p.detach().numpy()
     return out
+
+
+def load_lora_state(encoder: nn.Module, state: dict[str, np.ndarray]) -> None:
+    """Continue from saved adapters: the inverse of `lora_state` on an `add_lora` encoder."""
+    params = dict(encoder.named_parameters())
+    with torch.no_grad():
+        for name, module in encoder.named_modules():
+            if isinstance(module, LoraLinear):
+                b = torch.from_numpy(state[f"{name}.weight.lora_b"].astype(np.float32))
+                module.lora_b.copy_(b / module.scale)
+                module.lora_a.copy_(torch.from_numpy(state[f"{name}.weight.lora_a"].astype(np.float32)))
+        for key, value in state.items():
+            if "LayerNorm" in key and key in params:
+                params[key].copy_(torch.from_numpy(value.astype(np.float32)))

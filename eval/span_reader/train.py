@@ -5,6 +5,10 @@ e5 model every install already builds).
 
     nice -n 10 python -m eval.span_reader.train [--limit N] [--minutes M]
 
+The committed adapters took two stages over the same shuffled rows (see eval/README.md):
+    python -m eval.span_reader.train --limit 11000
+    python -m eval.span_reader.train --init rag/answer/span_reader.npz --skip 11000 --limit 12000 --lr 5e-4
+
 Negatives (target <s>): the same question over another passage of its article (XQuAD) or
 a random passage in its language (TyDi QA), about one per three answerable rows.
 """
@@ -22,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from eval.span_reader.lora import LORA_TARGETS, add_lora, lora_state
+from eval.span_reader.lora import LORA_TARGETS, add_lora, load_lora_state, lora_state
 from rag.eval.sets import read_jsonl
 from rag.index.e5_weights import QUERY_PREFIX
 
@@ -128,13 +132,15 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--init", type=Path, help="continue from these adapters and head")
+    ap.add_argument("--skip", type=int, default=0, help="start after this many rows (a later stage)")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)
     ckpt = default_model_dir(Settings.from_env().models_dir)
     tok = AutoTokenizer.from_pretrained(ckpt)
     encoder = AutoModel.from_pretrained(ckpt, add_pooling_layer=False)
-    rows = examples()
+    rows = examples()[args.skip :]
     if args.limit:
         rows = rows[: args.limit]
     data = encode(tok, rows)
@@ -144,6 +150,17 @@ def main() -> None:
         p.requires_grad = False
     add_lora(encoder, args.rank, TOP_LAYERS)
     model = Reader(encoder, encoder.config.hidden_size)
+    stages: list[dict] = []
+    if args.init:
+        with np.load(args.init) as z:
+            init = {k: z[k] for k in z.files}
+        load_lora_state(encoder, init)
+        with torch.no_grad():
+            model.head.weight.copy_(torch.from_numpy(init["head.weight"].astype(np.float32)))
+            model.head.bias.copy_(torch.from_numpy(init["head.bias"].astype(np.float32)))
+        before = json.loads(str(init["meta"]))
+        stages = before.pop("stages", [])
+        stages.append(before)
     params = [p for p in model.parameters() if p.requires_grad]
     print(f"trainable {sum(p.numel() for p in params):,} params")
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
@@ -183,8 +200,9 @@ def main() -> None:
     meta = {"rank": args.rank, "top_layers": TOP_LAYERS, "targets": list(LORA_TARGETS), "max_len": MAX_LEN,
             "stride": STRIDE, "rows": len(rows), "windows": n, "steps": step + 1,
             "seconds": round(time.time() - t0), "lr": args.lr, "batch": args.batch,
-            "fingerprint": digest.hexdigest()[:12],
-            "command": "python -m eval.span_reader.train"}
+            "skip": args.skip, "fingerprint": digest.hexdigest()[:12], "stages": stages,
+            "command": "python -m eval.span_reader.train" + (f" --limit {args.limit}" if args.limit else "")
+                       + (f" --init {args.init} --skip {args.skip} --lr {args.lr:g}" if args.init else "")}
     np.savez_compressed(args.out, meta=np.array(json.dumps(meta)),
                         **{k: v.astype(np.float16) for k, v in state.items()})
     print(json.dumps(meta))

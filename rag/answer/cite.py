@@ -132,7 +132,9 @@ def best_support(
             score = max(lex / LEXICAL_SUPPORT * 0.5, float(svec @ vec) / SEMANTIC_SUPPORT * 0.5)
             if score > best:
                 best, best_span = score, span
-    return min(best, 1.0), best_span
+    # Below a verbatim quote's 1.0: the citation card shows the quoted sentence, not one a
+    # short answer line merely shares words with («желтоқсан» also stands in the dateline).
+    return min(best, 0.99), best_span
 
 
 def make_citation(n: int, hit: Hit, span: tuple[int, int]) -> Citation:
