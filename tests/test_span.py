@@ -85,6 +85,9 @@ def test_reader_spans_are_trimmed_and_must_say_something_new() -> None:
     assert _reader_short("Кто открыл форум?", sentence, _read(sentence, "Форум открыл", 9.0)) is None
     when = "Форум 20-21 желтоқсанда өтті."
     assert _reader_short("Форум қашан өтті?", when, _read(when, "20-21 желтоқсан", 9.0)) == "20-21 желтоқсанда"
+    agency = "Фото предоставило агентство Kazinform (Астана)."
+    read = _read(agency, "Kazinform (Астана).", 9.0)
+    assert _reader_short("Кто автор фото?", agency, read) == "Kazinform (Астана)"
     cut = "Он выступил с актером «Peace one day» Джереми Гилли."
     assert _reader_short("С кем он выступил?", cut, _read(cut, "актером «Peace one day", 9.0)) is None
     long = "Speakers: " + " ".join(f"Name{i}" for i in range(MAX_SHORT_WORDS + 1)) + "."

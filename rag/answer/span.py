@@ -94,8 +94,9 @@ def answer_span(question: str, sentence: str, read: SpanScore | None = None) -> 
 
 
 def reader_span(question: str, sentence: str, read: SpanScore | None, min_margin: float) -> tuple[int, int] | None:
-    """The reader's span, widened to whole words and trimmed of edge punctuation and quote marks, when its margin reaches `min_margin`,
-    it has at most `MAX_SHORT_WORDS` words and says something the question doesn't."""
+    """The reader's span, widened to whole words and trimmed of edge punctuation (a closing
+    bracket or quote mark stays when the span opens it), when its margin reaches
+    `min_margin`, it has at most `MAX_SHORT_WORDS` words and says something the question doesn't."""
     if read is None or read.margin < min_margin:
         return None
     a, b = max(read.start, 0), min(read.end, len(sentence))
@@ -104,7 +105,8 @@ def reader_span(question: str, sentence: str, read: SpanScore | None, min_margin
     b = _word_end(sentence, b) if b > a else b
     while a < b and not sentence[a].isalnum():
         a += 1
-    while b > a and not (sentence[b - 1].isalnum() or sentence[b - 1] == "%"):
+    while b > a and not (sentence[b - 1].isalnum() or sentence[b - 1] == "%"
+                         or _OPENS.get(sentence[b - 1], "\0") in sentence[a : b - 1]):
         b -= 1
     phrase = sentence[a:b]
     if not phrase or len(phrase.split()) > MAX_SHORT_WORDS or not _new(phrase, question):
@@ -112,11 +114,13 @@ def reader_span(question: str, sentence: str, read: SpanScore | None, min_margin
     return (a, b) if _balanced(phrase) else None
 
 
+_OPENS = {"»": "«", "”": "“", ")": "(", "]": "["}  # closing mark -> its opening mark
+
+
 def _balanced(phrase: str) -> bool:
     """Quote marks and brackets pair up: a span cut inside «…» or (…) is not an answer
     («британдық актер, «Peace one day» was one, on a gold question)."""
-    pairs = (("«", "»"), ("“", "”"), ("(", ")"), ("[", "]"))
-    return all(phrase.count(o) == phrase.count(c) for o, c in pairs) and phrase.count('"') % 2 == 0
+    return all(phrase.count(o) == phrase.count(c) for c, o in _OPENS.items()) and phrase.count('"') % 2 == 0
 
 
 def typed_span(question: str, sentence: str, types: tuple[str, ...]) -> tuple[int, int] | None:
