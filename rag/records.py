@@ -118,7 +118,7 @@ MAX_ANSWER_TOKENS = 30
 @dataclass(frozen=True)
 class SpanScore:
     """The reader's best answer span inside one sentence: its character span in the
-    document, and its score minus its window's no-answer score (the margin)."""
+    sentence's own text, and its score minus its window's no-answer score (the margin)."""
 
     margin: float
     start: int

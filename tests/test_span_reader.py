@@ -94,7 +94,7 @@ def test_only_the_first_passes_best_sentences_are_read_with_their_neighbours() -
     assert np.isnan(m[[0, 1, 4, 5]]).all()
     assert m[2] == pytest.approx(5 + 5 - 4) and m[3] == pytest.approx(-4)
     found = spans[2]
-    assert found is not None and hit.doc.text[found.start : found.end] == "Karin"  # document offsets
+    assert found is not None and cands[2].text[found.start : found.end] == "Karin"  # in its sentence
 
 
 def test_the_answer_shows_the_readers_span_over_the_quote_that_holds_it() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.answer_scorer.build import SETTINGS, K, label_of, pool_index
-from rag.answer.extractive import ExtractiveGenerator, quote_of, sentence_read
+from rag.answer.extractive import ExtractiveGenerator, quote_of
 from rag.answer.features import asked_type
 from rag.answer.span import MEASURED, answer_span, reader_span, typed_span
 from rag.answer.span_reader import SpanReader
@@ -54,7 +54,7 @@ def records(names: list[str], limit: int) -> list[dict[str, Any]]:
                 pick = chosen[0]
                 quote = quote_of(retrieval.hits, pick)
                 golds = list(q.answers) + list(q.answers_question_lang)
-                read = sentence_read(pick)
+                read = pick.short
                 rule = typed_span(q.question, quote, MEASURED)
                 span = reader_span(q.question, quote, read, min(MARGINS))
                 out.append({

@@ -77,7 +77,7 @@ class Pick:
     """A candidate answer sentence: which source (1-based), its span, its rank score (the
     ranker's probability of containing the answer), its cosine to the question, the
     answerability model's probability (the refusal decision's input) and, when the span
-    reader read it, the reader's best answer span in it."""
+    reader read it, the reader's best answer span in it (in the sentence's characters)."""
 
     n: int
     span: tuple[int, int]
@@ -185,17 +185,11 @@ def verbatim_short(
     return verbatim_phrase(sentence[span[0] : span[1]].replace("\n", " "), sentence_lang, lang) if span else None
 
 
-def sentence_read(pick: Pick) -> SpanScore | None:
-    """The reader's span in `pick`, moved to the sentence's own characters."""
-    s = pick.short
-    return None if s is None else SpanScore(s.margin, s.start - pick.span[0], s.end - pick.span[0])
-
-
 def short_line(question: str, lang: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> str | None:
     """`verbatim_short` of the first of `picks` that offers one, with its [n]."""
     for pick in picks:
         phrase = verbatim_short(
-            question, lang, quote_of(sources, pick), sources[pick.n - 1].doc.lang, sentence_read(pick)
+            question, lang, quote_of(sources, pick), sources[pick.n - 1].doc.lang, pick.short
         )
         if phrase:
             return f"{phrase} [{pick.n}]"

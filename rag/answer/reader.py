@@ -22,7 +22,6 @@ from rag.answer.extractive import (
     Pick,
     quote_lines,
     quote_of,
-    sentence_read,
     short_line,
     verbatim_phrase,
     verbatim_short,
@@ -184,7 +183,7 @@ def compose_reading(question: str, lang: str, sources: Sequence[Hit], chosen: Se
     pick, line = reading.pick, None
     if pick is not None:
         short = short_answer(
-            question, lang, quote_of(sources, pick), sources[pick.n - 1].doc.lang, reading.answer, sentence_read(pick)
+            question, lang, quote_of(sources, pick), sources[pick.n - 1].doc.lang, reading.answer, pick.short
         )
         line = f"{short} [{pick.n}]" if short else None
     line = line or short_line(question, lang, sources, chosen)

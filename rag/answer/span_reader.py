@@ -116,7 +116,7 @@ def read_candidates(
     first_pass: np.ndarray, top: int = READ_TOP,
 ) -> list[SpanScore | None]:
     """The reader's best span in each of the `top` candidates by `first_pass` (None for the
-    rest), in document characters.
+    rest), in the candidate sentence's own characters.
 
     Each hit holding some of them is read as one excerpt: from the sentence before its first
     chosen sentence to the sentence after its last, so every sentence is read in context."""
@@ -139,7 +139,8 @@ def read_candidates(
             s = cands[i].sentence
             best = reading.best_span(s.start - a, s.end - a)
             if best is not None:
-                spans[i] = SpanScore(best[0], best[1][0] + a, best[1][1] + a)
+                at = s.start - a  # the sentence's offset in the excerpt
+                spans[i] = SpanScore(best[0], best[1][0] - at, best[1][1] - at)
     return spans
 
 
