@@ -108,6 +108,22 @@ def test_int8_keeps_the_outlier_matmul_in_fp32(hf_dir: Path) -> None:
     assert sum(op == "MatMulInteger" for op in ops.values()) == 72 - len(e5model.INT8_KEEP_FP32)
 
 
+def test_int8_weights_are_7_bit_so_every_cpu_computes_the_same(hf_dir: Path) -> None:
+    """Full-range int8 weights saturate VPMADDUBSW's 16-bit sums on CPUs without VNNI (AVX2),
+    and then answers differ between machines; 7-bit ones (|w| <= 64: 2 * 255 * 64 = 32,640
+    fits in 16 bits) never do."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(hf_dir / "onnx" / e5model.ONNX_FILES["int8"])).graph
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    quantized = [n.input[1] for n in graph.node if n.op_type == "MatMulInteger"]
+    assert len(quantized) == 72 - len(e5model.INT8_KEEP_FP32)
+    for name in quantized:
+        w = weights[name]
+        assert w.dtype == np.int8 and int(np.abs(w.astype(np.int16)).max()) <= 64, name
+
+
 def test_sentence_transformers_loads_offline_and_matches_engine(hf_dir: Path, engine: Any) -> None:
     st = pytest.importorskip("sentence_transformers")
     model = st.SentenceTransformer(str(hf_dir), device="cpu", local_files_only=True)

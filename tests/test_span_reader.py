@@ -145,3 +145,37 @@ def test_the_citation_card_shows_the_quoted_sentence_not_another_holding_the_sho
     text = "Karin [1]\nAccording to it: «Erlan Karin opened the forum.» [1]"
     checked = check(text, [hit], "en")
     assert [c.quote for c in checked.citations] == ["Erlan Karin opened the forum."]
+
+
+@pytest.mark.slow
+def test_the_exported_reader_has_7_bit_weights_so_every_cpu_answers_alike() -> None:
+    """As the embedder (tests/test_e5model.py): full-range int8 weights saturate on CPUs
+    without VNNI, and the gold answers differed between an AVX2 and an AVX-512 VNNI machine."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    from rag.answer.span_reader import ensure_reader
+    from rag.settings import Settings
+
+    graph = onnx.load(str(ensure_reader(Settings.from_env().models_dir))).graph
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    quantized = [n.input[1] for n in graph.node if n.op_type == "MatMulInteger"]
+    assert quantized
+    for name in quantized:
+        assert int(np.abs(weights[name].astype(np.int16)).max()) <= 64, name
+
+
+def test_hard_negatives_keep_the_answers_neighbours_without_any_sentence_holding_it() -> None:
+    pytest.importorskip("torch")
+    from eval.span_reader.train import hard_negatives
+
+    text = ("The city lies on a river. It was founded by traders long ago. Its first mayor was "
+            "Anna Berg. Berg served two terms. The port grew fast after the railway came.")
+    start = text.index("Anna Berg")
+    rows = [("Who was the first mayor?", text, start, "Anna Berg"),
+            ("Unanswerable here?", text, -1, "")]  # fmt: skip
+    (neg,) = hard_negatives(rows, rate=1.0)
+    question, rest, at, answer = neg
+    assert (question, at, answer) == ("Who was the first mayor?", -1, "")
+    assert "Anna Berg" not in rest and "first mayor" not in rest
+    assert rest.startswith("The city lies") and "Berg served two terms." in rest

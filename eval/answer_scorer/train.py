@@ -196,7 +196,8 @@ def choose(
     # lone peak sits where scores jitter between machines' int8 kernels. 2026-11-28: the
     # peak .12 (.855) left the sample corpus' "How many people attended the forum in
     # Almaty?" answered at exactly .120; the smoothed choice is .14 (.847 there). With the
-    # second-stage reader (d0146bf7e601, scorer a5c347dc118b) it is .11 (balanced .862).
+    # second-stage reader (d0146bf7e601, scorer a5c347dc118b) it is .11 (balanced .862);
+    # third stage with 7-bit int8 weights (e4f1a04717d0, scorer f26d3f950720) .13 (.855).
     smooth = np.convolve(balanced, np.ones(2 * SMOOTH + 1), "same") / np.convolve(
         np.ones(len(grid)), np.ones(2 * SMOOTH + 1), "same")
     thr = grid[int(np.argmax(smooth))]

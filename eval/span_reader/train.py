@@ -5,12 +5,16 @@ e5 model every install already builds).
 
     nice -n 10 python -m eval.span_reader.train [--limit N] [--minutes M]
 
-The committed adapters took two stages over the same shuffled rows (see eval/README.md):
+The committed adapters took three stages over the same shuffled rows (see eval/README.md):
     python -m eval.span_reader.train --limit 11000
     python -m eval.span_reader.train --init rag/answer/span_reader.npz --skip 11000 --limit 12000 --lr 5e-4
+    python -m eval.span_reader.train --init rag/answer/span_reader.npz --skip 23000 --lr 5e-4 --hard-neg 0.2
 
 Negatives (target <s>): the same question over another passage of its article (XQuAD) or
-a random passage in its language (TyDi QA), about one per three answerable rows.
+a random passage in its language (TyDi QA), about one per three answerable rows. With
+--hard-neg R a later stage adds, for a share R of its answerable rows, the hardest kind: the
+sentences around the answer with every sentence holding it removed (the documents talk
+about the topic but don't say the answer).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from torch import nn
 from eval.span_reader.lora import LORA_TARGETS, add_lora, load_lora_state, lora_state
 from rag.eval.sets import read_jsonl
 from rag.index.e5_weights import QUERY_PREFIX
+from rag.text.sentences import split_spans
 
 TRAIN = Path("../shared/evaldata/train")
 OUT = Path("rag/answer/span_reader.npz")
@@ -37,6 +42,7 @@ STRIDE = 48
 NEG_RATE = 0.35  # rows of a question over a passage without its answer, per answerable row
 KEEP_EMPTY = 0.3  # share kept of an answerable row's windows that miss the answer
 TOP_LAYERS = 6  # adapters on the top layers only: the bottom ones run without gradients
+HARD_CONTEXT = 3  # sentences kept on each side of the removed answer sentence(s)
 
 
 def examples(seed: int = 0) -> list[tuple[str, str, int, str]]:
@@ -64,6 +70,27 @@ def examples(seed: int = 0) -> list[tuple[str, str, int, str]]:
                     rows.append((q["question"], passages[rng.choice(others)]["text"], -1, ""))
     rng.shuffle(rows)
     return rows
+
+
+def hard_negatives(rows: list[tuple[str, str, int, str]], rate: float, seed: int = 2,
+                   ) -> list[tuple[str, str, int, str]]:
+    """For a share `rate` of the answerable rows: the question over the sentences around its
+    answer with every sentence that holds the answer removed (target: no answer)."""
+    rng = random.Random(seed)
+    out = []
+    for question, text, start, answer in rows:
+        if start < 0 or rng.random() >= rate:
+            continue
+        spans = split_spans(text)
+        hit = [i for i, (s, e) in enumerate(spans) if answer in text[s:e]]
+        if not hit:
+            continue
+        lo, hi = max(0, hit[0] - HARD_CONTEXT), min(len(spans), hit[-1] + 1 + HARD_CONTEXT)
+        kept = [text[s:e] for i, (s, e) in enumerate(spans[lo:hi], lo) if i not in hit]
+        rest = " ".join(kept)
+        if len(rest) >= 40 and answer not in rest:
+            out.append((question, rest, -1, ""))
+    return out
 
 
 def encode(tok, rows: list[tuple[str, str, int, str]]) -> dict[str, torch.Tensor]:
@@ -134,15 +161,25 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--init", type=Path, help="continue from these adapters and head")
     ap.add_argument("--skip", type=int, default=0, help="start after this many rows (a later stage)")
+    ap.add_argument("--hard-neg", type=float, default=0.0,
+                    help="share of answerable rows also given as a hard negative (answer sentences removed)")
+    ap.add_argument("--hard-from", type=int, default=0,
+                    help="draw the hard negatives from the rows from this index on (earlier stages' rows too)")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)
     ckpt = default_model_dir(Settings.from_env().models_dir)
     tok = AutoTokenizer.from_pretrained(ckpt)
     encoder = AutoModel.from_pretrained(ckpt, add_pooling_layer=False)
-    rows = examples()[args.skip :]
+    every = examples()
+    rows = every[args.skip :]
     if args.limit:
         rows = rows[: args.limit]
+    if args.hard_neg:
+        hard = hard_negatives(every[args.hard_from : args.skip + len(rows)], args.hard_neg)
+        print(f"{len(hard)} hard negatives")
+        rows = rows + hard
+        random.Random(3).shuffle(rows)
     data = encode(tok, rows)
     n = len(data["start"])
     print(f"{len(rows)} rows -> {n} windows, {(data['start'] > 0).float().mean():.2f} answerable")
@@ -200,9 +237,11 @@ def main() -> None:
     meta = {"rank": args.rank, "top_layers": TOP_LAYERS, "targets": list(LORA_TARGETS), "max_len": MAX_LEN,
             "stride": STRIDE, "rows": len(rows), "windows": n, "steps": step + 1,
             "seconds": round(time.time() - t0), "lr": args.lr, "batch": args.batch,
-            "skip": args.skip, "fingerprint": digest.hexdigest()[:12], "stages": stages,
+            "skip": args.skip, "hard_neg": args.hard_neg, "hard_from": args.hard_from,
+            "fingerprint": digest.hexdigest()[:12], "stages": stages,
             "command": "python -m eval.span_reader.train" + (f" --limit {args.limit}" if args.limit else "")
-                       + (f" --init {args.init} --skip {args.skip} --lr {args.lr:g}" if args.init else "")}
+                       + (f" --init {args.init} --skip {args.skip} --lr {args.lr:g}" if args.init else "")
+                       + (f" --hard-neg {args.hard_neg:g} --hard-from {args.hard_from}" if args.hard_neg else "")}
     np.savez_compressed(args.out, meta=np.array(json.dumps(meta)),
                         **{k: v.astype(np.float16) for k, v in state.items()})
     print(json.dumps(meta))

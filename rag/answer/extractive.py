@@ -46,8 +46,8 @@ class ExtractiveSettings:
     validation articles plus cross-dataset questions (eval/answer_scorer/train.py): .891 =
     refusal .893 of questions asked without their gold passages, false refusal .112 (en .028,
     ru .119, kk .300); it quotes a second sentence whose rank score is >= .5 of the best's.
-    With the span reader, rag/answer/scorer_reader.json (a5c347dc118b, reader d0146bf7e601)
-    refuses below .11 and quotes a second sentence at >= .5 (eval/README.md, "Span reader")."""
+    With the span reader, rag/answer/scorer_reader.json (f26d3f950720, reader e4f1a04717d0)
+    refuses below .13 and quotes a second sentence at >= .5 (eval/README.md, "Span reader")."""
 
     refuse_below: float | None = None
     second_ratio: float | None = None

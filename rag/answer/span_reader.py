@@ -38,6 +38,10 @@ READ_TOP = 10
 # (`python -m eval.span_reader.check --limit 100`); fp32 was not measured against it on a
 # quiet machine, and the gate numbers (eval/thresholds.toml) are int8's.
 QUANTIZE = "int8"
+# ...with 7-bit weights, as the embedder (rag/index/e5_onnx.py ONNX_FILES says why): full
+# 8-bit weights gave other answers on an AVX2 machine (gold answer_contains .817 on AVX-512
+# VNNI, .767 on an AVX2 EPYC, same commit; 7-bit: .800 there).
+REDUCE_RANGE = True
 _CLS, _SEP = 0, 2
 
 
@@ -165,7 +169,7 @@ def _adapters_path() -> Path:
 
 def reader_path(models_dir: Path, quantize: str = QUANTIZE) -> Path:
     """Where the exported reader for the committed adapters lives (built if missing)."""
-    name = "reader.onnx" if quantize == "fp32" else "reader_qint8.onnx"
+    name = "reader.onnx" if quantize == "fp32" else "reader_qint8_7bit.onnx"
     return Path(models_dir) / f"span-reader-{adapters_meta()['fingerprint']}" / name
 
 
@@ -197,7 +201,8 @@ def ensure_reader(models_dir: Path, quantize: str = QUANTIZE) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=".int8.", suffix=".onnx", dir=out.parent)
         os.close(fd)
         try:
-            quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True)
+            quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True,
+                             reduce_range=REDUCE_RANGE)  # fmt: skip
             publish_file(tmp, out)
         finally:
             Path(tmp).unlink(missing_ok=True)
