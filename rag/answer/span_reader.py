@@ -24,7 +24,7 @@ import numpy as np
 
 from rag.answer.features import Candidate
 from rag.errors import ConfigError, MissingDependencyError
-from rag.index.e5_onnx import publish_file
+from rag.index.e5_onnx import publish_file, quantize_int8
 from rag.index.e5_weights import _INSTALL_HINT, QUERY_PREFIX
 from rag.protocols import Reader
 from rag.records import Hit, Reading, SpanScore
@@ -41,7 +41,6 @@ QUANTIZE = "int8"
 # ...with 7-bit weights, as the embedder (rag/index/e5_onnx.py ONNX_FILES says why): full
 # 8-bit weights gave other answers on an AVX2 machine (gold answer_contains .817 on AVX-512
 # VNNI, .767 on an AVX2 EPYC, same commit; 7-bit: .800 there).
-REDUCE_RANGE = True
 _CLS, _SEP = 0, 2
 
 
@@ -196,16 +195,7 @@ def ensure_reader(models_dir: Path, quantize: str = QUANTIZE) -> Path:
     if not fp32.exists():
         _export(hf_dir, fp32)
     if out != fp32:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        fd, tmp = tempfile.mkstemp(prefix=".int8.", suffix=".onnx", dir=out.parent)
-        os.close(fd)
-        try:
-            quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True,
-                             reduce_range=REDUCE_RANGE)  # fmt: skip
-            publish_file(tmp, out)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        quantize_int8(fp32, out)
     return out
 
 

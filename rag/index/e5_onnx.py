@@ -40,7 +40,8 @@ ONNX_FILES = {"fp32": "model.onnx", "int8": "model_qint8_7bit.onnx"}
 # with VPMADDUBSW, whose 16-bit sums saturate for full-range weights and VNNI's don't, so
 # vectors (and answers: rag/answer/span_reader.py) differed between machines. 7-bit weights
 # can't saturate: every CPU computes the same integers. Mean cosine to fp32 on an AVX2 EPYC,
-# 120 KazQAD/XQuAD-ru dev passages: .99753 full-range -> .99789 7-bit (/tmp script, 2026-12-07).
+# 120 KazQAD/XQuAD-ru dev passages: .99753 full-range -> .99789 7-bit
+# (`python eval/bench/int8_fidelity.py`, 2026-12-07).
 # Dynamic int8 quantizes activations per tensor, and layer 4's FFN output has the outliers that
 # suffer most: keeping that one MatMul of 72 in fp32 costs ~1% speed and lifts the mean cosine
 # to fp32 from 0.996 to 0.998 (XQuAD en->ru hit@1: 0.786 -> 0.811; fp32 0.815).
@@ -74,20 +75,26 @@ def build_onnx(hf_dir: Path, quantize: str = DEFAULT_QUANTIZE) -> Path:
         _export_fp32(Path(hf_dir), fp32)
     out = onnx_dir / ONNX_FILES[quantize]
     if not out.exists():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        fd, tmp = tempfile.mkstemp(prefix=".int8.", suffix=".onnx", dir=onnx_dir)
-        os.close(fd)
-        logging.disable(logging.WARNING)  # its "consider pre-processing" note is for CNNs
-        try:
-            quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True,
-                             reduce_range=True, nodes_to_exclude=INT8_KEEP_FP32)  # fmt: skip
-            publish_file(tmp, out)
-        finally:
-            logging.disable(logging.NOTSET)
-            Path(tmp).unlink(missing_ok=True)
+        quantize_int8(fp32, out, exclude=INT8_KEEP_FP32)
         write_hash_sidecar(out, [fingerprint_recipe(quantize)])
     return out
+
+
+def quantize_int8(fp32: Path, out: Path, exclude: Sequence[str] = ()) -> None:
+    """Dynamic int8 with per-channel 7-bit weights (ONNX_FILES says why), written atomically;
+    the nodes named in `exclude` stay fp32. Used by the embedder and the span reader."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fd, tmp = tempfile.mkstemp(prefix=".int8.", suffix=".onnx", dir=out.parent)
+    os.close(fd)
+    logging.disable(logging.WARNING)  # its "consider pre-processing" note is for CNNs
+    try:
+        quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True,
+                         reduce_range=True, nodes_to_exclude=list(exclude))  # fmt: skip
+        publish_file(tmp, out)
+    finally:
+        logging.disable(logging.NOTSET)
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _export_fp32(hf_dir: Path, out: Path) -> None:
