@@ -20,6 +20,7 @@ from rag.answer.features import (
     feature_matrix,
     has_date,
     has_number,
+    is_credit,
     is_dateline,
     new_names,
     numbers_nowhere,
@@ -116,6 +117,24 @@ def test_dateline_is_never_quoted_even_when_it_scores_best() -> None:
                [q, _unit(1, q, 0.3), _unit(2)])
     text = _answer("Форум қашан өтті?", q, hit)
     assert DATELINE not in text and "[1]" in text
+
+
+def test_photo_credits_are_credits_but_a_lead_or_a_statement_about_an_author_is_not() -> None:
+    assert is_credit("Фото: Kazinform/ А.Павский")
+    assert is_credit("Photo: Reuters")
+    assert not is_credit("В Алматы состоялся второй медиафорум, сообщает Kazinform")  # the news lead
+    assert not is_credit("Автор осыны әшкерелейді.")  # "the author exposes this": a statement
+    assert not is_credit("Фотограф снял открытие форума.")
+
+
+def test_a_photo_credit_is_never_quoted_even_when_it_scores_best() -> None:
+    # The gold set's «Кто был спонсором медиафорума в Алматы?» quoted this credit.
+    credit = "Фото: Kazinform/ А.Павский"
+    q = _unit(0)
+    hit = _hit(f"{credit}\nФорум открыли Ерлан Карин и Дмитрий Песков. Участники обсудили медиа.",
+               [q, _unit(1, q, 0.3), _unit(2)], lang="ru")
+    text = _answer("Кто открыл форум?", q, hit)
+    assert credit not in text and "Карин" in text
 
 
 def test_a_year_only_a_dateline_has_is_refused_by_rule() -> None:

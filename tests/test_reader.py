@@ -4,6 +4,7 @@ and names the short answer; jauap quotes the sentence verbatim under it."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -62,6 +63,21 @@ def test_the_chosen_sentence_is_quoted_under_the_short_answer(retriever: HybridR
     assert answer.answer.startswith("Государственный советник Ерлан Карин [1] ")
     assert answer.citations[0].quote == shown[n - 1] and f"«{shown[n - 1]}» [1]" in answer.answer
     assert answer.supported_share == 1.0
+
+
+def test_the_quotes_show_before_the_model_has_read_them(retriever: HybridRetriever) -> None:
+    gen = FakeGenerator([reading("Ерлан Карин и заместитель", "Государственный советник Ерлан Карин")])
+    assistant = Assistant(retriever, LLMGenerator(gen, OPEN_SELECTOR, style="reader"),
+                          embedder=retriever.embedder, fallback=FAKE_EXTRACTIVE)
+    drafts = []
+    for answer in assistant.stream(QUESTION):
+        drafts.append((answer.answer, len(gen.calls)))
+    (first, asked), final = drafts[0], drafts[-1][0]
+    assert asked == 0 and first.startswith("Согласно документу") and "[1]" in first
+    assert final.startswith("Государственный советник Ерлан Карин [1] ")
+    # the same quotes under it (the check renumbers the sources and joins the lines)
+    unnumbered = [" ".join(re.sub(r"\[\d+\]", "[]", text).split()) for text in (first, final)]
+    assert unnumbered[1].endswith(unnumbered[0])
 
 
 def test_the_prompt_numbers_the_sentences_the_extractive_answer_quotes_after_fixed_examples(

@@ -22,6 +22,7 @@ from rag.answer.features import (
     Candidate,
     candidates,
     feature_matrix,
+    is_credit,
     is_dateline,
     numbers_nowhere,
     with_reader,
@@ -92,12 +93,13 @@ def quote_of(sources: Sequence[Hit], pick: Pick) -> str:
 
 
 def _quotable(text: str, title: str) -> bool:
-    """Captions and page residue ("68"), datelines and the title itself are never quoted as
-    answers (they carry no statement; see the dateline test in tests/test_extractive.py)."""
+    """Captions and page residue ("68"), datelines, photo credits and the title itself are
+    never quoted as answers (they carry no statement; see the dateline and credit tests in
+    tests/test_extractive.py)."""
     norm = " ".join(_WORDS.findall(text.lower()))
     if norm and norm == " ".join(_WORDS.findall(title.lower())):
         return False
-    return len(_WORDS.findall(text)) >= MIN_WORDS and not is_dateline(text)
+    return len(_WORDS.findall(text)) >= MIN_WORDS and not is_dateline(text) and not is_credit(text)
 
 
 def score_sentences(

@@ -55,11 +55,17 @@ _NUMBER_WORDS = {
 _NUMBER_WORDS_RE = {
     k: re.compile(rf"(?<!\w)(?:{v})(?!\w)", re.IGNORECASE) for k, v in _NUMBER_WORDS.items()
 }
+# A photo or source credit: «Фото: Kazinform/ А.Павский», "Source: Reuters". The label needs
+# its colon or slash: «Автор осыны әшкерелейді» ("the author exposes this") is a statement
+# (3 such KazQAD dev sentences matched the label alone).
+_CREDIT = r"^\s*(фото|photo|сурет|источник|source|дереккөз|автор|author)\s*[:/]"
+# ...or an agency tag at the end: the `is_byline` feature. A news lead ends with one too
+# («В Алматы состоялся второй медиафорум, ..., сообщает Kazinform»), so only credits are
+# never quoted.
 _BYLINE = re.compile(
-    r"^\s*(фото|photo|сурет|источник|source|дереккөз|автор|author)\b|сообщает\s+\w+\s*$|"
-    r"(?<!\w)(kazinform|tass|тасс|reuters)\s*$",
-    re.IGNORECASE,
+    rf"{_CREDIT}|сообщает\s+\w+\s*$|(?<!\w)(kazinform|tass|тасс|reuters)\s*$", re.IGNORECASE
 )
+_CREDIT_RE = re.compile(_CREDIT, re.IGNORECASE)
 _WORD = re.compile(r"\w+")
 _Q_NUMBERS = re.compile(r"\d{2,}")
 CAPITAL = re.compile(r"(?<![\w.])[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ][\w-]+")
@@ -144,6 +150,11 @@ def is_dateline(text: str) -> bool:
     and no sentence ending."""
     words = _WORD.findall(text)
     return has_date(text) and len(words) <= 8 and not text.rstrip().endswith((".", "!", "?"))
+
+
+def is_credit(text: str) -> bool:
+    """A photo or source credit line: never an answer."""
+    return bool(_CREDIT_RE.search(text))
 
 
 def numbers_nowhere(question: str, sentences: Sequence[str]) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from rag.answer.extractive import ExtractiveGenerator, Pick, quote_of
 from rag.answer.prompts import PromptSource, build_messages, condense_messages, language_retry
 from rag.answer.reader import (
+    NO_CHOICE,
     SCHEMA,
     compose_reading,
     copied,
@@ -87,7 +88,8 @@ class LLMGenerator:
         return rewritten
 
     def stream(self, retrieval: Retrieval, history: History = ()) -> Iterator[str]:
-        """The answer so far, growing. When the whole answer came in another language than
+        """The answer so far, growing (the reader style: the quotes, then the quotes under the
+        model's short answer). When the whole answer came in another language than
         the question's, the model is asked once more with the language named, and the
         drafts start over. GeneratorError when the final answer cites nothing or is still
         in the wrong language (the assistant then shows the extractive answer)."""
@@ -97,6 +99,10 @@ class LLMGenerator:
             yield refusal_text(retrieval.lang)
             return
         if self.style == "reader":
+            # Evidence first: the verified quotes (the extractive answer) show at once, and the
+            # model's short answer goes on top of them when it comes. Qwen2.5 1.5B on 2 cores
+            # takes 3-16 s to read them (eval/README.md, Local LLM): a blank answer until then.
+            yield compose_reading(retrieval.question, retrieval.lang, retrieval.hits, chosen, NO_CHOICE)
             yield self._read(retrieval, chosen)
             return
         sources = evidence(retrieval, picks)

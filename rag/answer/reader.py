@@ -74,6 +74,10 @@ class ModelChoice:
     answer: str
 
 
+# Before the model has read (or when it found nothing): the quotes with the rule's short answer.
+NO_CHOICE = ModelChoice(None, "")
+
+
 def _one_line(text: str) -> str:
     """`text` with every run of whitespace made one space (sentences span lines)."""
     return " ".join(text.split())
