@@ -211,3 +211,29 @@ def test_reference_vectors_pin_the_model(
             got = embed([item["text"]])[0]
             cosine = float(got @ want / np.linalg.norm(want))
             assert cosine >= floor, (model.name, item["text"], cosine)
+
+
+def test_quantizing_leaves_the_fp32_folder_alone_for_another_build(tmp_path: Path) -> None:
+    """onnxruntime writes and deletes "<input>-inferred.onnx" beside its input: two processes
+    quantizing one model deleted each other's (CI, 2026-12-07). `quantize_int8` gives it its
+    own link to read, so a file of that name beside the fp32 model is never touched."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])], [w],
+    )  # fmt: skip
+    fp32 = tmp_path / "fp32" / "model.onnx"
+    fp32.parent.mkdir()
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), fp32)
+    other = fp32.parent / "model-inferred.onnx"  # another build's file, mid-way
+    other.write_bytes(b"another build's file")
+    out = tmp_path / "int8.onnx"
+    e5model.quantize_int8(fp32, out)
+    assert other.read_bytes() == b"another build's file"
+    assert sorted(p.name for p in fp32.parent.iterdir()) == ["model-inferred.onnx", "model.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fp32", "int8.onnx"]  # no leftovers
+    assert any(t.data_type == TensorProto.INT8 for t in onnx.load(out).graph.initializer)

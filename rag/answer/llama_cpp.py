@@ -229,17 +229,20 @@ class LlamaCppChat:
 
     def _pieces(self, events: queue.Queue[tuple[str, Any]], deadline: float) -> Iterator[str]:
         finished, pieces = False, 0
+        late = GeneratorError(f"llama-cpp: no complete answer within {self.deadline_s:g} s")
         while True:
             try:
                 kind, item = events.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise GeneratorError(
-                    f"llama-cpp: no complete answer within {self.deadline_s:g} s"
-                ) from None
+                raise late from None
             if kind == "error":
                 raise GeneratorError(f"llama-cpp failed: {_one_line(item)}")
             if kind == "end":
                 if not finished:
+                    # stopped by `on_chunk` at the deadline: the "end" can come before the
+                    # wait above times out (CI under load, 2026-12-07)
+                    if time.monotonic() >= deadline:
+                        raise late
                     raise GeneratorError("llama-cpp stopped before the answer was finished")
                 return
             if not isinstance(item, dict) or (why := _error_text(item)) is not None:

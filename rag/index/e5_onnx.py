@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import warnings
@@ -85,16 +86,23 @@ def quantize_int8(fp32: Path, out: Path, exclude: Sequence[str] = ()) -> None:
     the nodes named in `exclude` stay fp32. Used by the embedder and the span reader."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    fd, tmp = tempfile.mkstemp(prefix=".int8.", suffix=".onnx", dir=out.parent)
-    os.close(fd)
     logging.disable(logging.WARNING)  # its "consider pre-processing" note is for CNNs
     try:
-        quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=True, nodes_to_exclude=list(exclude))  # fmt: skip
-        publish_file(tmp, out)
+        with tempfile.TemporaryDirectory(prefix=".int8.", dir=out.parent) as private:
+            # onnxruntime writes "<input>-inferred.onnx" beside its input and deletes it
+            # after: two processes quantizing one model (a test's server and the tests, CI
+            # 2026-12-07) deleted each other's. Each reads its own link to the fp32 file.
+            src = Path(private) / fp32.name
+            try:
+                src.symlink_to(fp32.resolve())
+            except OSError:  # no symlinks here: a copy
+                shutil.copyfile(fp32, src)
+            tmp = str(Path(private) / "int8.onnx")
+            quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8, per_channel=True,
+                             reduce_range=True, nodes_to_exclude=list(exclude))  # fmt: skip
+            publish_file(tmp, out)
     finally:
         logging.disable(logging.NOTSET)
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _export_fp32(hf_dir: Path, out: Path) -> None:
