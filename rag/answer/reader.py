@@ -122,7 +122,7 @@ def parse_reading(reply: str, sources: Sequence[Hit], picks: Sequence[Pick]) -> 
         raise GeneratorError(f"the model's reply is not a reading: {reply[:120]!r}")
     quote, answer = _one_line(data["quote"]), _one_line(str(data.get("answer") or ""))
     if not quote:
-        return ModelChoice(None, "")
+        return NO_CHOICE
     sentences = [_one_line(quote_of(sources, p)) for p in picks]
     held = [i for i, s in enumerate(sentences) if quote.lower() in s.lower()]
     if not held:
