@@ -12,11 +12,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rag.answer import gguf
 from rag.answer.llama_cpp import LlamaCppChat
+from rag.answer.reader import ANSWER_CHARS
 from rag.errors import ConfigError, GeneratorError, MissingDependencyError
 from rag.search.hybrid import HybridRetriever
 from rag.settings import Settings
@@ -185,35 +187,36 @@ def test_runtime_benchmark_prints_its_figures(smollm2: Path) -> None:
 
 
 READ = [
-    {"role": "system", "content": "Reply in JSON with the quote that answers and the answer."},
+    {"role": "system", "content": "Reply in JSON with the number of the sentence that answers and the answer."},
     {"role": "user", "content": "Sentences:\n1. Paris is the capital of France.\n\n"
                                 "Question: What is the capital of France?"},
 ]
 
 
-def _reading(reply: str) -> dict[str, str]:
+def _reading(reply: str) -> dict[str, Any]:
     """The reply as the reader style parses it: one JSON object with both fields."""
     data = json.loads(reply)
-    assert set(data) == {"quote", "answer"} and all(isinstance(v, str) for v in data.values())
+    assert set(data) == {"sentence", "answer"} and isinstance(data["sentence"], int)
+    assert isinstance(data["answer"], str) and len(data["answer"]) <= ANSWER_CHARS
     return data
 
 
 @pytest.mark.llm
 def test_a_schema_constrains_the_local_models_reply_to_a_reading(smollm2: Path) -> None:
-    from rag.answer.reader import SCHEMA
+    from rag.answer.reader import schema
 
     chat = LlamaCppChat(smollm2, n_ctx=2048, max_tokens=96, deadline_s=60)
-    _reading("".join(chat.stream(READ, schema=SCHEMA)))
+    _reading("".join(chat.stream(READ, schema=schema(1))))
 
 
 @pytest.mark.llm
 def test_a_schema_reaches_a_real_openai_compatible_server(llama_server: tuple[str, str]) -> None:
     from rag.answer.openai_chat import OpenAIChat
-    from rag.answer.reader import SCHEMA
+    from rag.answer.reader import schema
 
     base, model_id = llama_server
     gen = OpenAIChat(base, model_id, api_key=SECRET, timeout=30, max_tokens=96, deadline_s=60)
-    _reading("".join(gen.stream(READ, schema=SCHEMA)))
+    _reading("".join(gen.stream(READ, schema=schema(1))))
 
 
 @pytest.mark.llm

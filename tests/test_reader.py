@@ -14,15 +14,17 @@ from rag.answer.extractive import ExtractiveGenerator, ExtractiveSettings
 from rag.answer.generators import make_generator
 from rag.answer.llm_answer import LLMGenerator
 from rag.answer.reader import (
+    ANSWER_CHARS,
     EXAMPLES,
-    SCHEMA,
     grounded,
     parse_reading,
     reader_messages,
+    schema,
     short_answer,
     speaks,
 )
 from rag.errors import ConfigError, GeneratorError
+from rag.records import SpanScore
 from rag.search.hybrid import HybridRetriever
 from rag.settings import Settings
 from tests.fakes import FakeGenerator
@@ -37,8 +39,8 @@ def retriever(fake_sample_retriever: HybridRetriever) -> HybridRetriever:
     return fake_sample_retriever
 
 
-def reading(quote: str, answer: str) -> str:
-    return json.dumps({"quote": quote, "answer": answer}, ensure_ascii=False)
+def reading(sentence: int, answer: str) -> str:
+    return json.dumps({"sentence": sentence, "answer": answer}, ensure_ascii=False)
 
 
 def ask(retriever: HybridRetriever, replies: list[str | Exception], question: str = QUESTION):
@@ -58,15 +60,16 @@ def candidates(retriever: HybridRetriever, question: str = QUESTION) -> list[str
 def test_the_chosen_sentence_is_quoted_under_the_short_answer(retriever: HybridRetriever) -> None:
     shown = candidates(retriever)
     n = next(i for i, s in enumerate(shown, 1) if "Песков" in s)
-    answer, gen = ask(retriever, [reading("Ерлан Карин и заместитель", "Государственный советник Ерлан Карин")])
-    assert gen.schemas == [SCHEMA] and answer.generator == "fake-llm" and answer.fallback is None
+    answer, gen = ask(retriever, [reading(n, "Государственный советник Ерлан Карин")])
+    assert gen.schemas == [schema(len(shown))] and answer.generator == "fake-llm" and answer.fallback is None
     assert answer.answer.startswith("Государственный советник Ерлан Карин [1] ")
     assert answer.citations[0].quote == shown[n - 1] and f"«{shown[n - 1]}» [1]" in answer.answer
     assert answer.supported_share == 1.0
 
 
 def test_the_quotes_show_before_the_model_has_read_them(retriever: HybridRetriever) -> None:
-    gen = FakeGenerator([reading("Ерлан Карин и заместитель", "Государственный советник Ерлан Карин")])
+    n = next(i for i, s in enumerate(candidates(retriever), 1) if "Песков" in s)
+    gen = FakeGenerator([reading(n, "Государственный советник Ерлан Карин")])
     assistant = Assistant(retriever, LLMGenerator(gen, OPEN_SELECTOR, style="reader"),
                           embedder=retriever.embedder, fallback=FAKE_EXTRACTIVE)
     drafts = []
@@ -83,21 +86,21 @@ def test_the_quotes_show_before_the_model_has_read_them(retriever: HybridRetriev
 def test_the_prompt_numbers_the_sentences_the_extractive_answer_quotes_after_fixed_examples(
     retriever: HybridRetriever,
 ) -> None:
-    _, gen = ask(retriever, [reading("", "")])
+    _, gen = ask(retriever, [reading(0, "")])
     messages = gen.calls[0]
     assert len(messages) == 2 + 2 * len(EXAMPLES)  # system, example pairs, the question
     user = messages[-1]["content"]
     for i, sentence in enumerate(candidates(retriever), 1):
         assert f"{i}. {' '.join(sentence.split())}" in user
     assert user.endswith("Answer in Russian.")
-    _, again = ask(retriever, [reading("", "")], "Who opened the forum?")
+    _, again = ask(retriever, [reading(0, "")], "Who opened the forum?")
     assert again.calls[0][:-1] == messages[:-1]  # the same prefix: llama.cpp caches it
 
 
 def test_a_short_answer_in_another_language_is_asked_for_once_more(retriever: HybridRetriever) -> None:
-    quote = "Форум открыли Государственный советник Ерлан Карин"
-    wrong = reading(quote, "The forum was opened by Yerlan Karin")
-    answer, gen = ask(retriever, [wrong, reading(quote, "Государственный советник Ерлан Карин")])
+    n = next(i for i, s in enumerate(candidates(retriever), 1) if "Песков" in s)
+    wrong = reading(n, "The forum was opened by Yerlan Karin")
+    answer, gen = ask(retriever, [wrong, reading(n, "Государственный советник Ерлан Карин")])
     assert len(gen.calls) == 2 and gen.calls[1][-1]["content"] == "Write the answer in Russian."
     assert answer.answer.startswith("Государственный советник Ерлан Карин [1]")
     # still wrong the second time: the quote alone, no short answer line in English
@@ -114,10 +117,10 @@ def test_names_in_latin_letters_are_checked_against_a_cyrillic_source() -> None:
     assert grounded("Erlan Karin and Dmitry Peskov", source, "en", "ru")
 
 
-def test_no_json_or_a_quote_from_nowhere_falls_back_to_the_extractive_answer(
+def test_no_json_or_a_sentence_not_shown_falls_back_to_the_extractive_answer(
     retriever: HybridRetriever,
 ) -> None:
-    for reply in ("I think the answer is Karin.", reading("a quote from nowhere", "x")):
+    for reply in ("I think the answer is Karin.", reading(len(candidates(retriever)) + 1, "x")):
         answer, _ = ask(retriever, [reply])
         assert answer.fallback and answer.generator == "extractive"
 
@@ -125,23 +128,31 @@ def test_no_json_or_a_quote_from_nowhere_falls_back_to_the_extractive_answer(
 def test_the_model_finding_no_answer_leaves_the_quotes_without_a_short_answer(
     retriever: HybridRetriever,
 ) -> None:
-    answer, _ = ask(retriever, [reading("", "")])
+    answer, _ = ask(retriever, [reading(0, "")])
     assert not answer.refused and answer.generator == "fake-llm" and answer.fallback is None
     assert answer.answer.startswith("Согласно документу") and answer.citations
 
 
-def test_parse_reading_finds_the_sentence_holding_the_quote(retriever: HybridRetriever) -> None:
+def test_parse_reading_takes_the_sentence_by_its_number(retriever: HybridRetriever) -> None:
     retrieval = retriever.retrieve(QUESTION, k=5)
     picks = OPEN_SELECTOR.chosen(retrieval, OPEN_SELECTOR.rank(retrieval))
-    shown = candidates(retriever)
-    n = next(i for i, s in enumerate(shown) if "Песков" in s)
-    for quote in ("Дмитрий  Песков", "дмитрий песков", "Форум открыли Ерлан Карин Дмитрий Песков"):
-        got = parse_reading(reading(quote, " Ерлан  Карин "), retrieval.hits, picks)
-        assert got.pick == picks[n] and got.answer == "Ерлан Карин"
-    assert parse_reading('noise {"quote": "", "answer": ""} more', retrieval.hits, picks).pick is None
-    for bad in ('{"sentence": 2}', "[1]", reading("Владимир Путин", "x"), "{broken"):
+    for n in range(1, len(picks) + 1):
+        got = parse_reading(reading(n, " Ерлан  Карин "), picks)
+        assert got.pick == picks[n - 1] and got.answer == "Ерлан Карин"
+    assert parse_reading('noise {"sentence": 0, "answer": ""} more', picks).pick is None
+    for bad in ('{"quote": "Карин"}', '{"sentence": true}', "[1]", reading(len(picks) + 1, "x"),
+                reading(-1, "x"), "{broken"):
         with pytest.raises(GeneratorError):
-            parse_reading(bad, retrieval.hits, picks)
+            parse_reading(bad, picks)
+
+
+def test_a_short_answer_cut_off_at_its_cap_is_not_shown(retriever: HybridRetriever) -> None:
+    retrieval = retriever.retrieve(QUESTION, k=5)
+    picks = OPEN_SELECTOR.chosen(retrieval, OPEN_SELECTOR.rank(retrieval))
+    cut = ("Ерлан Карин " * 20)[:ANSWER_CHARS]  # what the schema's maxLength lets through
+    got = parse_reading(reading(1, cut), picks)
+    assert got.pick == picks[0] and got.answer == ""
+    assert parse_reading(reading(1, cut[:-1]), picks).answer == cut[:-1].strip()
 
 
 def test_the_style_is_a_setting_with_a_clear_error() -> None:
@@ -172,6 +183,22 @@ def test_a_short_answer_the_sentence_does_not_hold_is_not_shown() -> None:
     assert short_answer("When was the forum held?", "en", sentence, "kk", wrong_month) == "«20-21 желтоқсанда»"
     # an answer made of the question's own words is no answer
     assert short_answer("Алматыдағы форумды кім ашты?", "kk", "Форумды Алматыда Ерлан Карин ашты.", "kk", "Алматы") is None
+
+
+def test_the_models_short_answer_must_agree_with_the_span_reader() -> None:
+    # the kk dev failure: «Энергетикалық алмасу дегеніміз не?» got «электр энергиясы»,
+    # words of the sentence that the reader's span (the answer) does not hold
+    sentence = "Энергетикалық алмасу кезінде бөлінген энергия АТФ синтезіне жұмсалады, ал электр энергиясы бөлінбейді."
+    question = "Энергетикалық алмасу дегеніміз не?"
+    start = sentence.index("АТФ синтезіне")
+    read = SpanScore(margin=-3.0, start=start, end=start + len("АТФ синтезіне"))  # under every floor
+    assert short_answer(question, "kk", sentence, "kk", "электр энергиясы", read) is None
+    assert short_answer(question, "kk", sentence, "kk", "АТФ синтезіне", read) == "АТФ синтезіне"
+    assert short_answer(question, "kk", sentence, "kk", "электр энергиясы") == "электр энергиясы"  # no reader
+    # a translation across languages is not compared with the reader's words
+    opened = "Форумды Мемлекеттік кеңесші Ерлан Карин ашты."
+    elsewhere = SpanScore(margin=-3.0, start=0, end=len("Форумды"))
+    assert short_answer("Who opened the forum?", "en", opened, "kk", "Erlan Karin", elsewhere) == "Erlan Karin"
 
 
 def test_a_short_answer_keeps_the_question_language_or_is_quoted() -> None:

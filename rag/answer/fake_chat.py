@@ -1,7 +1,7 @@
 """A deterministic stand-in for a language model, reachable as the `fake` generator so the
 LLM path (prompting, streaming, citation checks, fallback) runs end to end without a model:
 it answers with the first sentence of source [1], cited; asked for JSON (a reader prompt),
-it quotes the first three words of sentence 1 and gives them as the short answer."""
+it names sentence 1 and gives its first three words as the short answer."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class EchoChatModel:
         if schema is not None:
             line = _FIRST_SENTENCE.search(messages[-1]["content"])
             words = " ".join(line.group(1).split()[:3]) if line else ""
-            yield json.dumps({"quote": words, "answer": words}, ensure_ascii=False)
+            yield json.dumps({"sentence": 1 if line else 0, "answer": words}, ensure_ascii=False)
             return
         match = _FIRST_SOURCE.search(messages[-1]["content"])
         if match is None:

@@ -15,13 +15,13 @@ from rag.answer.extractive import ExtractiveGenerator, Pick, quote_of
 from rag.answer.prompts import PromptSource, build_messages, condense_messages, language_retry
 from rag.answer.reader import (
     NO_CHOICE,
-    SCHEMA,
     compose_reading,
     copied,
     in_language,
     parse_reading,
     reader_messages,
     reader_retry,
+    schema,
     speaks,
 )
 from rag.errors import ConfigError, GeneratorError
@@ -135,8 +135,8 @@ class LLMGenerator:
         answer there. GeneratorError when it replies with no reading."""
         lang, hits = retrieval.lang, retrieval.hits
         messages = reader_messages(retrieval.question, lang, hits, chosen)
-        reply = "".join(self.model.stream(messages, schema=SCHEMA))
-        reading = parse_reading(reply, hits, chosen)
+        reply = "".join(self.model.stream(messages, schema=schema(len(chosen))))
+        reading = parse_reading(reply, chosen)
         # The model finding no answer in the chosen sentences (pick None) is not a refusal:
         # on dev ru it refused 6 of 200 answerable questions to catch 3 of 200 unanswerable
         # ones (false refusals .125 -> .155, refusals .895 -> .910), and changed nothing in
@@ -144,7 +144,7 @@ class LLMGenerator:
         pick, answer = reading.pick, reading.answer
         if pick and answer and not copied(answer, quote_of(hits, pick)) and not speaks(answer, lang):
             retry = reader_retry(messages, reply, lang)
-            again = parse_reading("".join(self.model.stream(retry, schema=SCHEMA)), hits, chosen)
+            again = parse_reading("".join(self.model.stream(retry, schema=schema(len(chosen)))), chosen)
             if again.pick is not None:
                 reading = again
         return compose_reading(retrieval.question, lang, hits, chosen, reading)
