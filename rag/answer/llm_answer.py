@@ -101,7 +101,8 @@ class LLMGenerator:
         if self.style == "reader":
             # Evidence first: the verified quotes (the extractive answer) show at once, and the
             # model's short answer goes on top of them when it comes. Qwen2.5 1.5B on 2 cores
-            # takes 3-16 s to read them (eval/README.md, Local LLM): a blank answer until then.
+            # takes 2-9 s (p50-p95 over the bench groups) to read them (eval/README.md, Local
+            # LLM, 2026-12-08): a blank answer until then.
             yield compose_reading(retrieval.question, retrieval.lang, retrieval.hits, chosen, NO_CHOICE)
             yield self._read(retrieval, chosen)
             return
