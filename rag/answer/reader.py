@@ -143,8 +143,8 @@ def parse_reading(reply: str, picks: Sequence[Pick]) -> ModelChoice:
         return NO_CHOICE
     if not 1 <= number <= len(picks):
         raise GeneratorError(f"the model named sentence {number} of {len(picks)}")
-    answer = _one_line(str(data.get("answer") or ""))
-    return ModelChoice(picks[number - 1], "" if len(answer) >= ANSWER_CHARS else answer)
+    answer = str(data.get("answer") or "")
+    return ModelChoice(picks[number - 1], "" if len(answer) >= ANSWER_CHARS else _one_line(answer))
 
 
 def grounded(answer: str, sentence: str, answer_lang: str, sentence_lang: str) -> bool:
@@ -166,8 +166,9 @@ def short_answer(
     «20-21 желтоқсанда» as "20-21 January" and "20-21 October". Otherwise the model's
     answer when it says something the question doesn't (it answered «…медиафорумды кім
     ашты?» with «Алматы») and is either copied from the sentence (then shown as a quote
-    when the sentence is in another language) or in the question's language and grounded;
-    else that verbatim phrase."""
+    when the sentence is in another language) or in the question's language and grounded,
+    and, in the sentence's own words, shares a word with the span reader's best span
+    (`reader_agrees`); else that verbatim phrase."""
     verbatim = verbatim_short(question, lang, sentence, sentence_lang, read)
     if verbatim and sentence_lang != lang:
         return verbatim
@@ -175,9 +176,10 @@ def short_answer(
     new = word_heads(answer) - word_heads(question)
     if not new:
         return verbatim
-    if (copied(answer, sentence) or sentence_lang == lang) and not reader_agrees(new, sentence, read):
+    verbatim_answer = copied(answer, sentence)
+    if (verbatim_answer or sentence_lang == lang) and not reader_agrees(new, sentence, read):
         return verbatim
-    if copied(answer, sentence):
+    if verbatim_answer:
         return verbatim_phrase(answer, sentence_lang, lang)
     if speaks(answer, lang) and grounded(answer, sentence, lang, sentence_lang):
         return answer
