@@ -86,3 +86,37 @@ def test_answer_language_ignores_quotes_and_markers(text: str, lang: str) -> Non
 def test_guillemet_quotes_are_left_out_whole_and_an_unclosed_one_to_the_end() -> None:
     assert metrics.without_guillemet_quotes("a «b «c» d» e «f") == "a   e "
     assert metrics.without_guillemet_quotes("no quotes » here") == "no quotes » here"
+
+
+def test_lead_answer_is_the_short_answer_over_the_quotes() -> None:
+    quote = "According to “В Алматы обсудили” (2025-09-29, in Russian): «Форум открыли Ерлан Карин.» [1]"
+    assert metrics.lead_answer(f"Erlan Karin [1] {quote}") == "Erlan Karin"
+    assert metrics.lead_answer(f"«20-21 желтоқсанда» [2]\n{quote}") == "«20-21 желтоқсанда»"
+    assert metrics.lead_answer(quote) is None  # opens with a quote: no short answer
+    assert metrics.lead_answer("Форум открыли Ерлан Карин и Дмитрий Песков [1].") == "Форум открыли Ерлан Карин и Дмитрий Песков"
+    assert metrics.lead_answer("The documents don't say.") is None  # cites nothing
+
+
+def test_every_quote_lead_in_reads_as_a_quote_not_a_short_answer() -> None:
+    from rag.i18n.answers import ALSO, LEAD, LEAD_UNTITLED
+
+    for lang in ("en", "ru", "kk"):
+        for lead in (LEAD[lang], LEAD_UNTITLED[lang], f"{ALSO[lang]} {LEAD[lang]}"):
+            opening = lead.format(title="Форум", meta=" (2025-09-29)")
+            assert metrics.lead_answer(f"{opening} «Форум открыли Ерлан Карин.» [1]") is None, opening
+
+
+def test_score_answer_counts_the_short_answer_and_whether_it_holds_the_gold() -> None:
+    from rag.eval.run import score_answer
+    from rag.eval.sets import EvalQuestion
+
+    q = EvalQuestion(qid="q", question="Кто открыл форум?", lang="ru", doc_lang="ru", relevant=frozenset({"d"}),
+                     answerable=True, answers=("Ерлан Карин",))
+    quote = "Согласно документу «Форум»: «Форум открыли Ерлан Карин и Дмитрий Песков.» [1]"
+    right = score_answer(q, {"answer": f"Ерлан Карин [1] {quote}", "citations": [{"doc_id": "d"}]})
+    wrong = score_answer(q, {"answer": f"Дмитрий Песков [1] {quote}", "citations": [{"doc_id": "d"}]})
+    bare = score_answer(q, {"answer": quote, "citations": [{"doc_id": "d"}]})
+    assert (right["short_answer_shown"], right["short_answer_contains"]) == (1.0, 1.0)
+    assert (wrong["short_answer_shown"], wrong["short_answer_contains"]) == (1.0, 0.0)
+    assert (bare["short_answer_shown"], bare["short_answer_contains"]) == (0.0, None)
+    assert wrong["answer_contains"] == 1.0  # the quote under it still holds the answer

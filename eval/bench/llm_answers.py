@@ -27,7 +27,7 @@ from rag.settings import Settings  # noqa: E402
 EVALDATA = ROOT.parent / "shared" / "evaldata"
 KEYS = (
     "answer_contains", "token_f1", "citation_precision", "supported_share", "refusal_accuracy",
-    "false_refusal_rate", "language_match", "first_token_p50_ms", "first_token_p95_ms",
+    "false_refusal_rate", "language_match", "short_answer_shown", "short_answer_contains", "first_token_p50_ms", "first_token_p95_ms",
     "answer_p50_ms", "answer_p95_ms",
 )  # fmt: skip
 

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from rag.text.lang import detect
-from rag.text.markers import strip_markers
+from rag.text.markers import MARKER, strip_markers
 from rag.text.words import tokenize
 
 
@@ -63,6 +63,20 @@ def contains_answer(answer: str, golds: Sequence[str], langs: Sequence[str]) -> 
             if gs and _contains_seq(ans, gs):
                 return 1.0
     return 0.0
+
+
+# How a quote opens in an answer: a lead-in naming the document, then the quote
+# (rag.answer.extractive.quote_lines: "According to “T” (date): «…» [1]").
+QUOTE_OPENING = ": «"
+
+
+def lead_answer(text: str) -> str | None:
+    """The short answer an answer opens with (a name, date or phrase over its quotes): the
+    text before its first citation marker, unless that is a quote under its lead-in; None
+    when the answer opens with a quote or cites nothing."""
+    marker = MARKER.search(text)
+    head = text[: marker.start()].strip() if marker else ""
+    return head if head and QUOTE_OPENING not in head else None
 
 
 def _contains_seq(hay: list[str], needle: list[str]) -> bool:

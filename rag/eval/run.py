@@ -22,6 +22,8 @@ ANSWER_KEYS = (
     "refusal_accuracy",
     "false_refusal_rate",
     "language_match",
+    "short_answer_shown",
+    "short_answer_contains",
 )
 LATENCY_KEYS = (
     "retrieval_p50_ms", "retrieval_p95_ms", "first_token_p50_ms", "first_token_p95_ms",
@@ -65,6 +67,12 @@ def score_answer(q: EvalQuestion, answer: dict[str, Any]) -> dict[str, float | N
     )
     if golds and not refused:
         out["token_f1"] = max(metrics.token_f1(text, g, lang) for g in golds for lang in langs)
+        # The short answer over the quotes (the reader's or the extractive rule's): how often
+        # one is shown, and how often the one shown holds a gold answer.
+        short = metrics.lead_answer(text)
+        out["short_answer_shown"] = float(short is not None)
+        if short is not None:
+            out["short_answer_contains"] = metrics.contains_answer(short, golds, langs)
     cited = [c["doc_id"] for c in answer.get("citations", [])]
     if not refused:
         out["citation_precision"], out["citation_recall"] = metrics.precision_recall(
