@@ -18,7 +18,7 @@ import pytest
 
 from rag.answer import gguf
 from rag.answer.llama_cpp import LlamaCppChat
-from rag.answer.reader import ANSWER_CHARS
+from rag.answer.reader import ANSWER_CHARS, schema
 from rag.errors import ConfigError, GeneratorError, MissingDependencyError
 from rag.search.hybrid import HybridRetriever
 from rag.settings import Settings
@@ -203,7 +203,6 @@ def _reading(reply: str) -> dict[str, Any]:
 
 @pytest.mark.llm
 def test_a_schema_constrains_the_local_models_reply_to_a_reading(smollm2: Path) -> None:
-    from rag.answer.reader import schema
 
     chat = LlamaCppChat(smollm2, n_ctx=2048, max_tokens=96, deadline_s=60)
     _reading("".join(chat.stream(READ, schema=schema(1))))
@@ -212,7 +211,6 @@ def test_a_schema_constrains_the_local_models_reply_to_a_reading(smollm2: Path) 
 @pytest.mark.llm
 def test_a_schema_reaches_a_real_openai_compatible_server(llama_server: tuple[str, str]) -> None:
     from rag.answer.openai_chat import OpenAIChat
-    from rag.answer.reader import schema
 
     base, model_id = llama_server
     gen = OpenAIChat(base, model_id, api_key=SECRET, timeout=30, max_tokens=96, deadline_s=60)

@@ -57,6 +57,11 @@ def candidates(retriever: HybridRetriever, question: str = QUESTION) -> list[str
     return [retrieval.hits[p.n - 1].doc.text[p.span[0] : p.span[1]] for p in picks]
 
 
+def opening_sentence(retriever: HybridRetriever) -> int:
+    """The model's number for the sentence naming who opened the forum."""
+    return next(i for i, s in enumerate(candidates(retriever), 1) if "Песков" in s)
+
+
 def test_the_chosen_sentence_is_quoted_under_the_short_answer(retriever: HybridRetriever) -> None:
     shown = candidates(retriever)
     n = next(i for i, s in enumerate(shown, 1) if "Песков" in s)
@@ -68,7 +73,7 @@ def test_the_chosen_sentence_is_quoted_under_the_short_answer(retriever: HybridR
 
 
 def test_the_quotes_show_before_the_model_has_read_them(retriever: HybridRetriever) -> None:
-    n = next(i for i, s in enumerate(candidates(retriever), 1) if "Песков" in s)
+    n = opening_sentence(retriever)
     gen = FakeGenerator([reading(n, "Государственный советник Ерлан Карин")])
     assistant = Assistant(retriever, LLMGenerator(gen, OPEN_SELECTOR, style="reader"),
                           embedder=retriever.embedder, fallback=FAKE_EXTRACTIVE)
@@ -98,7 +103,7 @@ def test_the_prompt_numbers_the_sentences_the_extractive_answer_quotes_after_fix
 
 
 def test_a_short_answer_in_another_language_is_asked_for_once_more(retriever: HybridRetriever) -> None:
-    n = next(i for i, s in enumerate(candidates(retriever), 1) if "Песков" in s)
+    n = opening_sentence(retriever)
     wrong = reading(n, "The forum was opened by Yerlan Karin")
     answer, gen = ask(retriever, [wrong, reading(n, "Государственный советник Ерлан Карин")])
     assert len(gen.calls) == 2 and gen.calls[1][-1]["content"] == "Write the answer in Russian."

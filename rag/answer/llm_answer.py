@@ -135,8 +135,8 @@ class LLMGenerator:
         sentence, gives way to the extractive rule's (or none), as when the model finds no
         answer there. GeneratorError when it replies with no reading."""
         lang, hits = retrieval.lang, retrieval.hits
-        messages = reader_messages(retrieval.question, lang, hits, chosen)
-        reply = "".join(self.model.stream(messages, schema=schema(len(chosen))))
+        messages, shape = reader_messages(retrieval.question, lang, hits, chosen), schema(len(chosen))
+        reply = "".join(self.model.stream(messages, schema=shape))
         reading = parse_reading(reply, chosen)
         # The model finding no answer in the chosen sentences (pick None) is not a refusal:
         # on dev ru it refused 6 of 200 answerable questions to catch 3 of 200 unanswerable
@@ -145,7 +145,7 @@ class LLMGenerator:
         pick, answer = reading.pick, reading.answer
         if pick and answer and not copied(answer, quote_of(hits, pick)) and not speaks(answer, lang):
             retry = reader_retry(messages, reply, lang)
-            again = parse_reading("".join(self.model.stream(retry, schema=schema(len(chosen)))), chosen)
+            again = parse_reading("".join(self.model.stream(retry, schema=shape)), chosen)
             if again.pick is not None:
                 reading = again
         return compose_reading(retrieval.question, lang, hits, chosen, reading)
